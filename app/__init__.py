@@ -1,0 +1,1 @@
+"""Reitti: routes employment-service events by the Oulu employment area's plan."""

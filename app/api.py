@@ -1,0 +1,218 @@
+"""The HTTP API of CONTRACT.md. Endpoints are thin: the work is in the modules they call."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from datetime import date, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from app import decisions
+from app.auth import Principal, authenticate
+from app.engine import RuleEngine
+from app.events import FINNISH_TIME, read_event
+from app.models import Role
+from app.ruleset import AttributeSpec, Condition, Rules
+from app.schemas import (
+    AttributeOut,
+    DecisionOut,
+    DecisionPage,
+    DecisionQuery,
+    EventIn,
+    EventTypeOut,
+    Health,
+    RulesetOut,
+    Texts,
+    UnitInfo,
+)
+
+log = logging.getLogger("reitti")
+router = APIRouter()
+
+ALL_ROLES = tuple(Role)
+
+
+def _read_session(request: Request) -> Iterator[Session]:
+    with request.app.state.read_sessions() as session:
+        yield session
+
+
+def _write_session(request: Request) -> Iterator[Session]:
+    # The request is the transaction: commit when the endpoint returns, before the
+    # response is sent (scope="function"), roll back on any error.
+    with request.app.state.write_sessions() as session, session.begin():
+        yield session
+
+
+def _principal(request: Request, authorization: Annotated[str | None, Header()] = None) -> Principal:
+    with request.app.state.read_sessions() as session:
+        return authenticate(session, authorization)
+
+
+def _rules(request: Request) -> Rules:
+    rules: Rules = request.app.state.rules
+    return rules
+
+
+def _engine(request: Request) -> RuleEngine:
+    engine: RuleEngine = request.app.state.engine
+    return engine
+
+
+ReadSessionDep = Annotated[Session, Depends(_read_session, scope="function")]
+WriteSessionDep = Annotated[Session, Depends(_write_session, scope="function")]
+PrincipalDep = Annotated[Principal, Depends(_principal)]
+RulesDep = Annotated[Rules, Depends(_rules)]
+EngineDep = Annotated[RuleEngine, Depends(_engine)]
+
+
+def _stamp(response: Response, decision: dict[str, Any]) -> None:
+    """Name the decision's rule set in the response headers."""
+    response.headers["Reitti-Ruleset"] = decision["rule"]["ruleset"]
+    response.headers["Reitti-Ruleset-Sha256"] = decision["rule"]["ruleset_sha256"]
+
+
+@router.post(
+    "/v1/events",
+    status_code=201,
+    responses={200: {"model": DecisionOut, "description": "The same event again: the first decision"}},
+    tags=["events"],
+)
+def post_event(
+    body: EventIn,
+    request: Request,
+    response: Response,
+    principal: PrincipalDep,
+    session: WriteSessionDep,
+    rules: RulesDep,
+    engine: EngineDep,
+) -> DecisionOut:
+    """Route an event: the decision the plan prescribes, stored once per (client, event_id)."""
+    principal.require(Role.integration)
+    event = read_event(body, rules, pseudonym_key=request.app.state.pseudonym_key)
+    fingerprint = decisions.request_fingerprint(body, event.customer_pseudonym)
+    decision, created = decisions.submit(
+        session, client=principal.name, event=event, fingerprint=fingerprint, engine=engine, registry=rules.registry
+    )
+    if created:
+        log.info(
+            "decision %s: event_type=%s rule=%s ruleset=%s handler=%s client=%s",
+            decision["decision_id"], event.event_type.code, decision["rule"]["id"],
+            decision["rule"]["ruleset"], decision["handler"]["unit"], principal.name,
+        )
+    response.status_code = 201 if created else 200
+    response.headers["Location"] = f"/v1/decisions/{decision['decision_id']}"
+    _stamp(response, decision)
+    return DecisionOut.model_validate(decision)
+
+
+@router.get("/v1/decisions/{decision_id}", tags=["decisions"])
+def get_decision(
+    decision_id: str, response: Response, principal: PrincipalDep, session: ReadSessionDep
+) -> DecisionOut:
+    """One decision, if this key may see it (404 otherwise, so existence does not leak)."""
+    decision = decisions.get_decision(session, principal, decision_id)
+    _stamp(response, decision)
+    return DecisionOut.model_validate(decision)
+
+
+@router.get("/v1/decisions", tags=["decisions"])
+def list_decisions(
+    principal: PrincipalDep,
+    session: ReadSessionDep,
+    filters: Annotated[DecisionQuery, Query()],
+) -> DecisionPage:
+    """The decision log, newest first, within what this key may see."""
+    items, next_cursor = decisions.list_decisions(session, principal, filters)
+    return DecisionPage(items=[DecisionOut.model_validate(d) for d in items], next_cursor=next_cursor)
+
+
+def _describe(condition: Condition | None) -> str | None:
+    return condition.describe() if condition else None
+
+
+def _attribute(spec: AttributeSpec) -> AttributeOut:
+    return AttributeOut(
+        name=spec.name,
+        type=spec.type.value,
+        values=list(spec.values) or None,
+        required=spec.required,
+        required_when=_describe(spec.required_when),
+        absent_means=spec.absent_means if isinstance(spec.absent_means, bool) else None,
+        echo=spec.echo,
+        latest=spec.latest,
+    )
+
+
+@router.get("/v1/event-types", tags=["registry"])
+def list_event_types(principal: PrincipalDep, rules: RulesDep) -> list[EventTypeOut]:
+    """Every event type, with the customer types and attributes it takes."""
+    return [
+        EventTypeOut(
+            code=t.code,
+            name=Texts(fi=t.name.fi, en=t.name.en),
+            customer_types=[c.value for c in t.customer_types],
+            attributes=[_attribute(spec) for spec in t.attributes.values()],
+            customer_language_required_when=_describe(t.language_required_when),
+        )
+        for t in rules.registry.event_types.values()
+    ]
+
+
+@router.get("/v1/units", tags=["registry"])
+def list_units(principal: PrincipalDep, rules: RulesDep) -> list[UnitInfo]:
+    """Every unit a decision may name."""
+    return [
+        UnitInfo(id=u.id, kind=u.kind.value, municipality=u.municipality, name=Texts(fi=u.name.fi, en=u.name.en))
+        for u in rules.registry.units.values()
+    ]
+
+
+@router.get("/v1/rulesets", tags=["registry"])
+def list_rulesets(principal: PrincipalDep, rules: RulesDep) -> list[RulesetOut]:
+    """Every rule-set version, its period of validity and content hash."""
+    today = today_in_finland()
+    return [
+        RulesetOut(
+            version=r.version,
+            valid_from=r.valid_from,
+            valid_to=r.valid_to,
+            sha256=r.sha256,
+            title=Texts(fi=r.title.fi, en=r.title.en),
+            rules=len(r.rules),
+            in_force_now=r.in_force_on(today),
+        )
+        for r in rules.rulesets
+    ]
+
+
+@router.get("/healthz", tags=["operations"])
+def healthz() -> Health:
+    """The process is alive."""
+    return Health(status="ok")
+
+
+@router.get("/readyz", tags=["operations"], responses={503: {"model": Health}})
+def readyz(request: Request) -> JSONResponse:
+    """The database answers and the rules are loaded."""
+    checks = {"rules": "ok" if getattr(request.app.state, "rules", None) else "not loaded"}
+    try:
+        with request.app.state.read_sessions() as session:
+            session.execute(text("SELECT 1 FROM decisions WHERE 1 = 0"))
+        checks["database"] = "ok"
+    except Exception as error:  # noqa: BLE001 - any failure means not ready
+        checks["database"] = f"unavailable ({type(error).__name__})"
+    ready = all(v == "ok" for v in checks.values())
+    body = Health(status="ok" if ready else "unavailable", checks=checks)
+    headers = {} if ready else {"Retry-After": "5"}
+    return JSONResponse(body.model_dump(), status_code=200 if ready else 503, headers=headers)
+
+
+def today_in_finland() -> date:
+    """Today's date in Finland, for the rule set in force now."""
+    return datetime.now(FINNISH_TIME).date()

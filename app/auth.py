@@ -1,0 +1,77 @@
+"""API keys: made, stored as hashes, looked up, revoked; who may do what."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.errors import Forbidden, Unauthenticated
+from app.models import ApiKey, Role
+
+KEY_PREFIX = "reitti_"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the key's name (the client), role and municipality."""
+
+    key_id: int
+    name: str
+    role: Role
+    municipality: str | None
+
+    def require(self, *roles: Role) -> None:
+        """Refuse (403) a principal whose role is not one of `roles`."""
+        if self.role not in roles:
+            allowed = ", ".join(roles)
+            raise Forbidden(f"This needs the role {allowed}; this key has the role {self.role}.")
+
+
+def key_digest(key: str) -> str:
+    """The SHA-256 kept for a key: keys are long and random, so no slow hash is needed."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def create_key(session: Session, *, role: Role, name: str, municipality: str | None) -> tuple[ApiKey, str]:
+    """Make a key; the plain key is returned once and never stored."""
+    if role is Role.coach and municipality is None:
+        raise ValueError("a coach key needs --municipality")
+    if role is not Role.coach and municipality is not None:
+        raise ValueError("only a coach key belongs to a municipality")
+    plain = KEY_PREFIX + secrets.token_urlsafe(32)
+    row = ApiKey(
+        name=name,
+        role=role.value,
+        municipality=municipality,
+        prefix=plain[: len(KEY_PREFIX) + 6],
+        key_sha256=key_digest(plain),
+        created_at=datetime.now(UTC),
+    )
+    session.add(row)
+    session.flush()
+    return row, plain
+
+
+def revoke_key(session: Session, *, key_id: int) -> ApiKey | None:
+    """Revoke a key by its id; None when there is no such key."""
+    row = session.get(ApiKey, key_id)
+    if row is not None and row.revoked_at is None:
+        row.revoked_at = datetime.now(UTC)
+        session.flush()
+    return row
+
+
+def authenticate(session: Session, authorization: str | None) -> Principal:
+    """The principal of an `Authorization: Bearer` header; 401 when there is none valid."""
+    scheme, _, key = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise Unauthenticated("Send an API key as 'Authorization: Bearer <key>'.")
+    row = session.scalar(select(ApiKey).where(ApiKey.key_sha256 == key_digest(key.strip())))
+    if row is None or row.revoked_at is not None:
+        raise Unauthenticated("The API key is not valid or has been revoked.")
+    return Principal(key_id=row.id, name=row.name, role=Role(row.role), municipality=row.municipality)

@@ -1,0 +1,68 @@
+"""Settings, read from the environment once, when the app or a command starts."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+log = logging.getLogger("reitti")
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+DEFAULT_DATABASE_URL = f"sqlite:///{REPOSITORY / 'var' / 'reitti.db'}"
+MAX_BODY_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the service needs to know about its surroundings."""
+
+    database_url: str = DEFAULT_DATABASE_URL
+    rules_dir: Path = REPOSITORY / "rules"
+    pseudonym_key: str | None = None
+    max_body_bytes: int = MAX_BODY_BYTES
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        """Read REITTI_* variables; unset ones keep their defaults."""
+        env = os.environ
+        return cls(
+            database_url=env.get("REITTI_DATABASE_URL", DEFAULT_DATABASE_URL),
+            rules_dir=Path(env.get("REITTI_RULES_DIR", REPOSITORY / "rules")),
+            pseudonym_key=env.get("REITTI_PSEUDONYM_KEY") or None,
+            max_body_bytes=int(env.get("REITTI_MAX_BODY_BYTES", MAX_BODY_BYTES)),
+        )
+
+    def sqlite_path(self) -> Path | None:
+        """The SQLite file, or None for another database."""
+        url = make_url(self.database_url)
+        if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+            return None
+        return Path(url.database)
+
+    def resolve_pseudonym_key(self) -> bytes:
+        """The HMAC key for pseudonyms: the variable, or a key kept beside the SQLite file.
+
+        Without REITTI_PSEUDONYM_KEY the service makes a random key on first run and keeps
+        it beside the SQLite file, so that pseudonyms stay stable across restarts. Losing
+        that file makes old pseudonyms unsearchable: production sets the variable.
+        """
+        if self.pseudonym_key:
+            return self.pseudonym_key.encode("utf-8")
+        database = self.sqlite_path()
+        if database is None:
+            raise RuntimeError("REITTI_PSEUDONYM_KEY must be set when the database is not a SQLite file")
+        key_file = database.with_name(database.name + ".pseudonym-key")
+        if not key_file.exists():
+            key_file.parent.mkdir(parents=True, exist_ok=True)
+            descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "w") as handle:
+                handle.write(secrets.token_hex(32))
+            log.warning("REITTI_PSEUDONYM_KEY is not set: made a random key in %s; set the variable in production", key_file)
+        else:
+            log.warning("REITTI_PSEUDONYM_KEY is not set: using the key kept in %s", key_file)
+        return key_file.read_text().strip().encode("utf-8")

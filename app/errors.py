@@ -1,0 +1,206 @@
+"""Domain errors, each carrying its HTTP status, and the handlers that render them.
+
+The API answers RFC 9457 problem JSON. A validation error names the field but never
+echoes the submitted value: a value may be a personal identity code.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger("reitti")
+
+PROBLEM_JSON = "application/problem+json"
+PROBLEM_BASE = "https://reitti.example/problems/"
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One invalid field: where it is and what is wrong, without its value."""
+
+    loc: tuple[str | int, ...]
+    msg: str
+
+
+class ReittiError(Exception):
+    """An error with an HTTP status and a problem type."""
+
+    status = 500
+    problem = "internal"
+    title = "Internal error"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+    def extra(self) -> dict[str, Any]:
+        """More members for the problem document."""
+        return {}
+
+    def headers(self) -> dict[str, str]:
+        """More response headers."""
+        return {}
+
+
+class EventInvalid(ReittiError):
+    """The event cannot be routed as it is (422)."""
+
+    status = 422
+    problem = "invalid-event"
+    title = "The event is not valid"
+
+    def __init__(self, errors: Sequence[FieldError], detail: str | None = None) -> None:
+        self.errors = list(errors)
+        super().__init__(detail or "; ".join(f"{'.'.join(map(str, e.loc))}: {e.msg}" for e in errors))
+
+    def extra(self) -> dict[str, Any]:
+        """List every field error."""
+        return {"errors": [{"loc": list(e.loc), "msg": e.msg} for e in self.errors]}
+
+
+class InvalidQuery(EventInvalid):
+    """A query parameter is not valid (422)."""
+
+    problem = "invalid-query"
+    title = "The query is not valid"
+
+
+class Unauthenticated(ReittiError):
+    """No valid credentials (401)."""
+
+    status = 401
+    problem = "unauthenticated"
+    title = "Authentication required"
+
+    def headers(self) -> dict[str, str]:
+        """Tell the client how to authenticate."""
+        return {"WWW-Authenticate": "Bearer"}
+
+
+class Forbidden(ReittiError):
+    """The credentials lack the right (403)."""
+
+    status = 403
+    problem = "forbidden"
+    title = "Not allowed"
+
+
+class NotFound(ReittiError):
+    """No such resource, or none this principal may see (404)."""
+
+    status = 404
+    problem = "not-found"
+    title = "Not found"
+
+
+class EventIdConflict(ReittiError):
+    """The client reused an event id with a different body (409)."""
+
+    status = 409
+    problem = "event-id-conflict"
+    title = "Event id already used with a different body"
+
+
+class BodyTooLarge(ReittiError):
+    """The request body is over the limit (413)."""
+
+    status = 413
+    problem = "body-too-large"
+    title = "Request body too large"
+
+
+class RoutingDefect(ReittiError):
+    """No rule, or more than one, matched a valid event: a defect of the rules (500)."""
+
+    status = 500
+    problem = "routing-defect"
+    title = "No single rule decides this event"
+
+    def __init__(self, event_type: str, matched: Sequence[str]) -> None:
+        self.event_type = event_type
+        self.matched = list(matched)
+        what = f"rules {', '.join(matched)} all match" if matched else "no rule matches"
+        super().__init__(f"Event type {event_type}: {what}. This is a defect of the rules; nothing was stored.")
+
+    def extra(self) -> dict[str, Any]:
+        """Name the event type and the rules, never the customer."""
+        return {"event_type": self.event_type, "matched_rules": self.matched}
+
+
+class DatabaseUnavailable(ReittiError):
+    """The database cannot be reached (503); nothing was written."""
+
+    status = 503
+    problem = "database-unavailable"
+    title = "Database unavailable"
+
+    def headers(self) -> dict[str, str]:
+        """Ask the client to retry shortly."""
+        return {"Retry-After": "5"}
+
+
+def problem_response(
+    status: int, problem: str, title: str, detail: str, *, headers: dict[str, str] | None = None, **extra: Any
+) -> JSONResponse:
+    """An RFC 9457 problem document."""
+    body = {"type": PROBLEM_BASE + problem, "title": title, "status": status, "detail": detail, **extra}
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _field_errors(error: RequestValidationError) -> list[dict[str, Any]]:
+    # Pydantic's errors carry `input` (the submitted value) and `ctx`: keep neither.
+    return [{"loc": list(e["loc"]), "msg": e["msg"]} for e in error.errors()]
+
+
+async def _reitti_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, ReittiError)
+    if error.status >= 500:
+        log.error("%s %s: %s", request.method, request.url.path, error.detail)
+    return problem_response(
+        error.status, error.problem, error.title, error.detail, headers=error.headers(), **error.extra()
+    )
+
+
+async def _validation_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RequestValidationError)
+    errors = _field_errors(error)
+    detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors)
+    return problem_response(422, "invalid-request", "The request is not valid", detail, errors=errors)
+
+
+async def _http_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, StarletteHTTPException)
+    return problem_response(
+        error.status_code, f"http-{error.status_code}", str(error.detail), str(error.detail),
+        headers=dict(error.headers or {}),
+    )
+
+
+async def _database_error(request: Request, error: Exception) -> JSONResponse:
+    log.error("%s %s: database unavailable: %s", request.method, request.url.path, type(error).__name__)
+    unavailable = DatabaseUnavailable("The database cannot be reached now; nothing was written. Retry later.")
+    return await _reitti_error(request, unavailable)
+
+
+async def _unexpected(request: Request, error: Exception) -> JSONResponse:
+    # A 500 never shows internals: the log has the traceback, the client a plain problem.
+    log.exception("%s %s: unexpected error", request.method, request.url.path)
+    return problem_response(500, "internal", "Internal error", "An unexpected error occurred; it has been logged.")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Render every error as problem JSON."""
+    app.add_exception_handler(ReittiError, _reitti_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(OperationalError, _database_error)
+    app.add_exception_handler(Exception, _unexpected)
