@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -65,13 +65,15 @@ def _attribute_choices(event_type: EventType, customer_type: CustomerType) -> li
     return choices
 
 
-def points(rules: Rules, ruleset: RuleSet) -> Iterator[EventIn]:
-    """Every point of the domain of `ruleset`, as an event body."""
+def points(rules: Rules, ruleset: RuleSet, event_types: Collection[str] | None = None) -> Iterator[EventIn]:
+    """Every point of the domain of `ruleset` (or of some event types), as an event body."""
     occurred = datetime.combine(ruleset.valid_from, datetime.min.time(), ZoneInfo("Europe/Helsinki")) + timedelta(
         hours=12
     )
     homes = (*sorted(ruleset.area_municipalities), OUTSIDE_HOME)
     for event_type in rules.registry.event_types.values():
+        if event_types is not None and event_type.code not in event_types:
+            continue
         for customer_type in event_type.customer_types:
             choices = _attribute_choices(event_type, customer_type)
             names = [name for name, _ in choices]
@@ -97,11 +99,13 @@ def points(rules: Rules, ruleset: RuleSet) -> Iterator[EventIn]:
                     )
 
 
-def walk(rules: Rules, ruleset: RuleSet, engine: RuleEngine) -> DomainReport:
+def walk(
+    rules: Rules, ruleset: RuleSet, engine: RuleEngine, event_types: Collection[str] | None = None
+) -> DomainReport:
     """Try every point: valid ones must match one rule, the same in engine and reference."""
     report = DomainReport()
     key = b"domain-walk"
-    for body in points(rules, ruleset):
+    for body in points(rules, ruleset, event_types):
         report.points += 1
         try:
             event = read_event(body, rules, pseudonym_key=key)

@@ -96,11 +96,28 @@ _StrictLoader.add_constructor(
 
 
 def read_yaml(path: Path) -> Any:
-    """Parse one YAML file, refusing duplicate keys; errors name the file."""
+    """Parse one YAML file, refusing duplicate keys; errors name the file and the rule."""
     try:
-        return yaml.load(path.read_text(encoding="utf-8"), Loader=_StrictLoader)  # noqa: S506
-    except (OSError, yaml.YAMLError) as error:
+        with path.open(encoding="utf-8") as stream:
+            return yaml.load(stream, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader
+    except OSError as error:
         raise RulesError(f"{path}: {error}") from error
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        rule = _rule_at(path, mark.line) if mark is not None else None
+        where = f"{path}: rule {rule}" if rule else str(path)
+        problem = getattr(error, "problem", None) or str(error)
+        line = f" (line {mark.line + 1})" if mark is not None else ""
+        raise RulesError(f"{where}: {problem}{line}") from error
+
+
+def _rule_at(path: Path, line: int) -> str | None:
+    """The id of the rule whose text holds `line`, for errors the parser finds."""
+    lines = path.read_text(encoding="utf-8").splitlines()[: line + 1]
+    for text in reversed(lines):
+        if match := re.match(r"^\s*-\s*id:\s*(\S+)", text):
+            return match.group(1)
+    return None
 
 
 class _Reader:
@@ -435,11 +452,11 @@ def _load_event_type(code: str, raw: Any, where: str, registry: Registry) -> Eve
         raise RulesError(f"{where}: integration_status must be required or optional")
     if status and CustomerType.jobseeker not in customer_types:
         raise RulesError(f"{where}: only a jobseeker carries an integration status")
-    for name in registry.integration_status if status else ():
-        if name in attributes:
-            raise RulesError(f"{where}: {name} is part of integration_status; do not list it")
-        attributes[name] = AttributeSpec(
-            name=name,
+    for flag in registry.integration_status if status else ():
+        if flag in attributes:
+            raise RulesError(f"{where}: {flag} is part of integration_status; do not list it")
+        attributes[flag] = AttributeSpec(
+            name=flag,
             type=AttributeType.boolean,
             required=status == "required",
             absent_means=False if status == "optional" else None,

@@ -1,0 +1,171 @@
+"""Shared fixtures: the rules, the engine, real databases built by the migrations, and a
+real server on loopback for each database.
+
+The suite runs against SQLite and PostgreSQL alike: every fixture that touches a
+database is parametrised over both. PostgreSQL is the machine's own server
+(REITTI_TEST_POSTGRES_URL, default postgresql://postgres@127.0.0.1:5432/postgres); each
+test session makes a fresh database there and drops it at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import create_engine, text
+
+from app.auth import create_key
+from app.config import REPOSITORY, Settings
+from app.db import make_engine, make_sessions
+from app.engine import RuleEngine
+from app.models import Role
+from app.ruleset import Rules, load_rules
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "REITTI_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+TEST_PSEUDONYM_KEY = "test-pseudonym-key"
+
+
+@pytest.fixture(scope="session")
+def rules() -> Rules:
+    """The shipped rules."""
+    return load_rules(REPOSITORY / "rules")
+
+
+@pytest.fixture(scope="session")
+def rule_engine(rules: Rules) -> Iterator[RuleEngine]:
+    """The engine with every shipped rule set compiled."""
+    engine = RuleEngine()
+    for ruleset in rules.rulesets:
+        engine.load(ruleset)
+    yield engine
+    engine.close()
+
+
+def migrate(url: str) -> None:
+    """Build the schema the only way it is built: by the migrations."""
+    config = Config(str(REPOSITORY / "alembic.ini"))
+    config.attributes["database_url"] = url
+    config.attributes["configure_logging"] = False
+    command.upgrade(config, "head")
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A fresh, migrated database of each kind."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'reitti.db'}"
+        migrate(url)
+        yield url
+        return
+    name = f"reitti_test_{os.getpid()}_{secrets.token_hex(4)}"
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = str(admin.url.set(database=name).render_as_string(hide_password=False))
+    try:
+        migrate(url)
+        yield url
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def free_port() -> int:
+    """A free TCP port on loopback."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class Server:
+    """A real uvicorn server on loopback, running create_app() in a thread."""
+
+    def __init__(self, settings: Settings) -> None:
+        from app.main import create_app
+
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(
+            create_app(settings), host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> Server:
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=20)
+
+
+@pytest.fixture(scope="session")
+def server(database_url: str) -> Iterator[Server]:
+    """The service, served over real HTTP on loopback, on each database."""
+    settings = Settings(database_url=database_url, pseudonym_key=TEST_PSEUDONYM_KEY)
+    with Server(settings) as running:
+        yield running
+
+
+@pytest.fixture
+def api(server: Server, database_url: str) -> Iterator[httpx.Client]:
+    """An HTTP client for the server; the test's rows are removed afterwards."""
+    with httpx.Client(base_url=server.base_url, timeout=30) as client:
+        yield client
+    engine = make_engine(database_url)
+    with engine.begin() as connection:
+        connection.execute(text("DELETE FROM decisions"))
+        connection.execute(text("DELETE FROM api_keys"))
+    engine.dispose()
+
+
+KeyMaker = Callable[..., dict[str, str]]
+
+
+@pytest.fixture
+def make_key(database_url: str) -> Iterator[KeyMaker]:
+    """Make an API key in the test database; returns the Authorization header for it."""
+    engine = make_engine(database_url)
+    _, write = make_sessions(engine)
+
+    def make(role: str = "integration", name: str = "client-a", municipality: str | None = None) -> dict[str, str]:
+        with write() as session, session.begin():
+            _, plain = create_key(session, role=Role(role), name=name, municipality=municipality)
+        return {"Authorization": f"Bearer {plain}"}
+
+    yield make
+    engine.dispose()
+
+
+def count_rows(database_url: str, table: str = "decisions") -> int:
+    """How many rows a table has now."""
+    engine = make_engine(database_url)
+    with engine.connect() as connection:
+        count = connection.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()  # noqa: S608
+    engine.dispose()
+    return int(count)
+
+
+def cases_dir() -> Path:
+    """Where the golden cases are."""
+    return Path(__file__).parent / "cases"

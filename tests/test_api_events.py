@@ -1,0 +1,196 @@
+"""POST /v1/events over real HTTP, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from app.db import make_engine
+from tests.conftest import KeyMaker, count_rows
+from tests.golden import load_cases, mismatches
+
+IDENTITY_CODE = "131052-308T"
+
+
+def oeo_start(event_id: str = "ura-2025-000123", **changes: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "event_id": event_id,
+        "event_type": "oeo.start",
+        "occurred_at": "2025-03-03T09:15:00+02:00",
+        "customer": {"type": "jobseeker", "id": IDENTITY_CODE, "home_municipality": "244", "language": "fi"},
+        "attributes": {},
+    }
+    body.update(changes)
+    return body
+
+
+class TestPostEvent:
+    def test_new_event_is_decided_stored_and_located(self, api: httpx.Client, make_key: KeyMaker) -> None:
+        response = api.post("/v1/events", json=oeo_start(), headers=make_key())
+        assert response.status_code == 201
+        decision = response.json()
+        assert response.headers["location"] == f"/v1/decisions/{decision['decision_id']}"
+        assert response.headers["reitti-ruleset"] == decision["rule"]["ruleset"] == "2025-01-01"
+        assert decision["handler"]["unit"] == decision["customership"]["unit"] == "central-oeo"
+        assert decision["customership"]["role"] == "central_expert"
+        assert decision["tasks"] == [{"task": "notify_school_and_archive", "unit": "central-oeo"}]
+        assert decision["basis"] == ["2.2.3 a"]
+        assert decision["explanation"]["fi"] and decision["explanation"]["en"]
+
+    def test_same_event_again_answers_the_first_decision(
+        self, api: httpx.Client, make_key: KeyMaker, database_url: str
+    ) -> None:
+        key = make_key()
+        first = api.post("/v1/events", json=oeo_start(), headers=key)
+        # The same body with its keys in another order is the same request.
+        body = oeo_start()
+        again = api.post("/v1/events", json=dict(reversed(list(body.items()))), headers=key)
+        assert again.status_code == 200
+        assert again.json() == first.json()
+        assert count_rows(database_url) == 1
+
+    def test_same_event_id_with_another_body_is_a_conflict(
+        self, api: httpx.Client, make_key: KeyMaker, database_url: str
+    ) -> None:
+        key = make_key()
+        api.post("/v1/events", json=oeo_start(), headers=key)
+        changed = oeo_start(occurred_at="2025-03-04T09:15:00+02:00")
+        response = api.post("/v1/events", json=changed, headers=key)
+        assert response.status_code == 409
+        assert response.headers["content-type"] == "application/problem+json"
+        assert count_rows(database_url) == 1
+
+    def test_event_ids_are_per_client(self, api: httpx.Client, make_key: KeyMaker, database_url: str) -> None:
+        first = api.post("/v1/events", json=oeo_start(), headers=make_key(name="client-a"))
+        second = api.post("/v1/events", json=oeo_start(), headers=make_key(name="client-b"))
+        assert (first.status_code, second.status_code) == (201, 201)
+        assert first.json()["decision_id"] != second.json()["decision_id"]
+        assert count_rows(database_url) == 2
+
+    def test_twenty_threads_posting_one_event_make_one_decision(
+        self, api: httpx.Client, make_key: KeyMaker, database_url: str
+    ) -> None:
+        key = make_key()
+        barrier = threading.Barrier(20)
+        answers: list[tuple[int, str]] = []
+
+        def post() -> None:
+            with httpx.Client(base_url=str(api.base_url), timeout=60) as client:
+                barrier.wait()
+                response = client.post("/v1/events", json=oeo_start("race-1"), headers=key)
+                answers.append((response.status_code, response.json().get("decision_id", "")))
+
+        threads = [threading.Thread(target=post) for _ in range(20)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(status for status, _ in answers) == [200] * 19 + [201]
+        assert len({decision_id for _, decision_id in answers}) == 1
+        assert count_rows(database_url) == 1
+
+    def test_invalid_event_names_every_field_and_never_echoes_the_id(
+        self, api: httpx.Client, make_key: KeyMaker, database_url: str
+    ) -> None:
+        body = oeo_start(attributes={"channel": "phone"})
+        body["customer"]["id"] = "131052-308X"  # wrong check character
+        response = api.post("/v1/events", json=body, headers=make_key())
+        assert response.status_code == 422
+        problem = response.json()
+        assert response.headers["content-type"] == "application/problem+json"
+        assert {tuple(e["loc"]) for e in problem["errors"]} == {
+            ("body", "customer", "id"),
+            ("body", "attributes", "channel"),
+        }
+        assert "131052" not in response.text
+        assert count_rows(database_url) == 0
+
+    def test_schema_errors_do_not_echo_input(self, api: httpx.Client, make_key: KeyMaker) -> None:
+        body = oeo_start()
+        body["customer"]["home_municipality"] = 244  # a number, not the contract's string
+        body["customer"]["id"] = ["131052-308T"]
+        response = api.post("/v1/events", json=body, headers=make_key())
+        assert response.status_code == 422
+        assert "input" not in response.text and "131052" not in response.text
+        assert ["body", "customer", "id"] in [e["loc"] for e in response.json()["errors"]]
+
+    def test_event_before_any_rule_set_is_refused(self, api: httpx.Client, make_key: KeyMaker) -> None:
+        # 21:30 UTC on 31.12.2024 is 23:30 in Finland, still 2024: the rule set starts
+        # at midnight Finnish time, so the next case an hour later is decided.
+        body = oeo_start(occurred_at="2024-12-31T21:30:00+00:00")
+        response = api.post("/v1/events", json=body, headers=make_key())
+        assert response.status_code == 422
+        assert response.json()["errors"][0]["loc"] == ["body", "occurred_at"]
+        body = oeo_start(occurred_at="2024-12-31T22:30:00+00:00")  # 00:30 on 1.1.2025 in Finland
+        assert api.post("/v1/events", json=body, headers=make_key(name="other")).status_code == 201
+
+    def test_abolished_job_alternation_leave_is_refused(self, api: httpx.Client, make_key: KeyMaker) -> None:
+        body = oeo_start(
+            event_type="employer.job_alternation_leave",
+            customer={"type": "employer", "id": "0112038-9", "home_municipality": "564"},
+            attributes={"leave_start_date": "2024-08-01"},
+        )
+        response = api.post("/v1/events", json=body, headers=make_key())
+        assert response.status_code == 422
+        assert "abolished" in response.json()["errors"][0]["msg"]
+
+    def test_without_a_key_is_401_and_with_a_wrong_role_403(self, api: httpx.Client, make_key: KeyMaker) -> None:
+        assert api.post("/v1/events", json=oeo_start()).status_code == 401
+        bad = api.post("/v1/events", json=oeo_start(), headers={"Authorization": "Bearer reitti_nope"})
+        assert bad.status_code == 401
+        assert bad.headers["www-authenticate"] == "Bearer"
+        auditor = api.post("/v1/events", json=oeo_start(), headers=make_key(role="auditor"))
+        assert auditor.status_code == 403
+        assert auditor.headers["content-type"] == "application/problem+json"
+
+    def test_revoked_key_is_refused(self, api: httpx.Client, make_key: KeyMaker, database_url: str) -> None:
+        key = make_key()
+        engine = make_engine(database_url)
+        with engine.begin() as connection:
+            connection.execute(text("UPDATE api_keys SET revoked_at = CURRENT_TIMESTAMP"))
+        engine.dispose()
+        assert api.post("/v1/events", json=oeo_start(), headers=key).status_code == 401
+
+    def test_body_over_64_kib_is_413(self, api: httpx.Client, make_key: KeyMaker, database_url: str) -> None:
+        body = oeo_start(attributes={"padding": "x" * 70_000})
+        response = api.post("/v1/events", json=body, headers=make_key())
+        assert response.status_code == 413
+
+        def chunks() -> Any:  # no Content-Length: the body arrives chunked
+            yield b'{"event_id": "big", "padding": "'
+            for _ in range(70):
+                yield b"x" * 1024
+            yield b'"}'
+
+        chunked = api.post("/v1/events", content=chunks(), headers={**make_key(name="b"), "content-type": "application/json"})
+        assert chunked.status_code == 413
+        assert count_rows(database_url) == 0
+
+    def test_identity_code_is_stored_only_as_a_pseudonym(
+        self, api: httpx.Client, make_key: KeyMaker, database_url: str
+    ) -> None:
+        assert api.post("/v1/events", json=oeo_start(), headers=make_key()).status_code == 201
+        engine = make_engine(database_url)
+        with engine.connect() as connection:
+            rows = connection.execute(text("SELECT * FROM decisions")).all()
+        engine.dispose()
+        assert len(rows) == 1
+        assert IDENTITY_CODE not in repr(rows)
+        assert rows[0].customer_pseudonym and len(rows[0].customer_pseudonym) == 64
+
+
+@pytest.mark.slow
+def test_every_golden_case_over_http(api: httpx.Client, make_key: KeyMaker) -> None:
+    """Each case posted to the running service gets the decision or refusal it expects."""
+    key = make_key()
+    failures = {}
+    for number, case in enumerate(load_cases()):
+        response = api.post("/v1/events", json=case.body(f"golden-{number}"), headers=key)
+        problems = mismatches(case, response.status_code, response.json())
+        if problems:
+            failures[case.name] = problems
+    assert failures == {}
