@@ -45,7 +45,7 @@ def _read_session(request: Request) -> Iterator[Session]:
 def _write_session(request: Request) -> Iterator[Session]:
     # The request is the transaction: commit when the endpoint returns, before the
     # response is sent (scope="function"), roll back on any error.
-    with request.app.state.write_sessions() as session, session.begin():
+    with request.app.state.write_sessions() as session:
         yield session
 
 
@@ -54,12 +54,13 @@ def _principal(request: Request, authorization: Annotated[str | None, Header()] 
         return authenticate(session, authorization)
 
 
-def _rules(request: Request) -> Rules:
+# The two below do no I/O: async, so FastAPI does not hand them to a worker thread.
+async def _rules(request: Request) -> Rules:
     rules: Rules = request.app.state.rules
     return rules
 
 
-def _engine(request: Request) -> RuleEngine:
+async def _engine(request: Request) -> RuleEngine:
     engine: RuleEngine = request.app.state.engine
     return engine
 
@@ -102,8 +103,12 @@ def post_event(
     if created:
         log.info(
             "decision %s: event_type=%s rule=%s ruleset=%s handler=%s client=%s",
-            decision["decision_id"], event.event_type.code, decision["rule"]["id"],
-            decision["rule"]["ruleset"], decision["handler"]["unit"], principal.name,
+            decision["decision_id"],
+            event.event_type.code,
+            decision["rule"]["id"],
+            decision["rule"]["ruleset"],
+            decision["handler"]["unit"],
+            principal.name,
         )
     response.status_code = 201 if created else 200
     response.headers["Location"] = f"/v1/decisions/{decision['decision_id']}"
@@ -112,9 +117,7 @@ def post_event(
 
 
 @router.get("/v1/decisions/{decision_id}", tags=["decisions"])
-def get_decision(
-    decision_id: str, response: Response, principal: PrincipalDep, session: ReadSessionDep
-) -> DecisionOut:
+def get_decision(decision_id: str, response: Response, principal: PrincipalDep, session: ReadSessionDep) -> DecisionOut:
     """One decision, if this key may see it (404 otherwise, so existence does not leak)."""
     decision = decisions.get_decision(session, principal, decision_id)
     _stamp(response, decision)

@@ -47,7 +47,7 @@ def _keys_create(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     _, write = make_sessions(make_engine(settings.database_url))
     try:
-        with write() as session, session.begin():
+        with write() as session:
             row, plain = create_key(session, role=Role(args.role), name=args.name, municipality=args.municipality)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
@@ -69,7 +69,7 @@ def _keys_revoke(args: argparse.Namespace, settings: Settings) -> int:
     from app.db import make_engine, make_sessions
 
     _, write = make_sessions(make_engine(settings.database_url))
-    with write() as session, session.begin():
+    with write() as session:
         row = revoke_key(session, key_id=args.key_id)
     if row is None:
         print(f"error: no key {args.key_id}", file=sys.stderr)

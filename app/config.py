@@ -62,7 +62,9 @@ class Settings:
             descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(descriptor, "w") as handle:
                 handle.write(secrets.token_hex(32))
-            log.warning("REITTI_PSEUDONYM_KEY is not set: made a random key in %s; set the variable in production", key_file)
+            log.warning(
+                "REITTI_PSEUDONYM_KEY is not set: made a random key in %s; set the variable in production", key_file
+            )
         else:
             log.warning("REITTI_PSEUDONYM_KEY is not set: using the key kept in %s", key_file)
         return key_file.read_text().strip().encode("utf-8")

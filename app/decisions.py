@@ -94,7 +94,7 @@ def submit(
     return decision, True
 
 
-def _scoped(query: Select[tuple[Decision]], principal: Principal) -> Select[tuple[Decision]]:
+def _scoped(query: Select[Decision], principal: Principal) -> Select[Decision]:
     """Only the decisions the principal may see."""
     if principal.role is Role.integration:
         return query.where(Decision.client == principal.name)
@@ -115,7 +115,7 @@ def get_decision(session: Session, principal: Principal, decision_id: str) -> di
     return row.decision
 
 
-def _filtered(query: Select[tuple[Decision]], filters: DecisionQuery) -> Select[tuple[Decision]]:
+def _filtered(query: Select[Decision], filters: DecisionQuery) -> Select[Decision]:
     """Add the auditor's filters to a query; every one given must hold."""
     equal = {
         Decision.event_type: filters.event_type,

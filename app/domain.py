@@ -93,7 +93,7 @@ def points(rules: Rules, ruleset: RuleSet, event_types: Collection[str] | None =
                             type=customer_type.value,
                             id=SAMPLE_IDS[customer_type],
                             home_municipality=home,
-                            language=None if language is ABSENT else language,
+                            language=language if isinstance(language, str) else None,
                         ),
                         attributes=attributes,
                     )

@@ -20,7 +20,7 @@ from durable import engine as durable_engine
 from app.ruleset import Condition, Facts, RuleSet, Term
 
 
-class _QuietHost(durable_engine.Host):  # type: ignore[misc]
+class _QuietHost(durable_engine.Host):
     """A durable-rules host whose background dispatch loop does nothing."""
 
     def _run(self) -> None:
@@ -28,6 +28,7 @@ class _QuietHost(durable_engine.Host):  # type: ignore[misc]
 
 
 def _term(term: Term) -> dict[str, Any]:
+    tests: list[dict[str, Any]]
     if term.negated:
         tests = [{"$neq": {term.fact: value}} for value in term.values]
         return tests[0] if len(tests) == 1 else {"$and": tests}
@@ -66,8 +67,7 @@ class RuleEngine:
         if ruleset.version in self._names:
             return
         definition = {
-            rule.id: {"all": [{"m": compile_condition(rule.when)}], "run": _recorder(rule.id)}
-            for rule in ruleset.rules
+            rule.id: {"all": [{"m": compile_condition(rule.when)}], "run": _recorder(rule.id)} for rule in ruleset.rules
         }
         with self._lock:
             self._host.register_rulesets({name: definition})

@@ -180,7 +180,10 @@ async def _validation_error(request: Request, error: Exception) -> JSONResponse:
 async def _http_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, StarletteHTTPException)
     return problem_response(
-        error.status_code, f"http-{error.status_code}", str(error.detail), str(error.detail),
+        error.status_code,
+        f"http-{error.status_code}",
+        str(error.detail),
+        str(error.detail),
         headers=dict(error.headers or {}),
     )
 

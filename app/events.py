@@ -182,7 +182,9 @@ def read_event(body: EventIn, rules: Rules, *, pseudonym_key: bytes) -> ValidEve
     when = event_type.language_required_when
     if customer.language is None and when is not None and when.holds(facts):
         errors.append(
-            FieldError(("body", "customer", "language"), f"required for event type {event_type.code} when {when.describe()}")
+            FieldError(
+                ("body", "customer", "language"), f"required for event type {event_type.code} when {when.describe()}"
+            )
         )
 
     if errors:

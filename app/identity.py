@@ -21,9 +21,7 @@ __all__ = [
 # mistyped code is refused rather than silently accepted as an opaque id.
 # ASCII only: Unicode digits and case folding (e.g. the Kelvin sign matching
 # "k") would otherwise let look-alike strings through as identity codes.
-_HETU_SHAPE: Final = re.compile(
-    r"[0-9]{6}[-+A-Z][0-9]{3}[0-9A-Z]", re.IGNORECASE | re.ASCII
-)
+_HETU_SHAPE: Final = re.compile(r"[0-9]{6}[-+A-Z][0-9]{3}[0-9A-Z]", re.IGNORECASE | re.ASCII)
 
 # Shape of a Y-tunnus: seven digits, hyphen, check digit.
 _BUSINESS_ID_SHAPE: Final = re.compile(r"[0-9]{7}-[0-9]")
@@ -104,13 +102,9 @@ def _check_personal_identity_code(value: str) -> None:
     except ValueError:
         # `from None`: the original message is safe, but nothing about the
         # value should travel further than this function.
-        raise InvalidIdentifier(
-            "personal identity code has a date that does not exist"
-        ) from None
+        raise InvalidIdentifier("personal identity code has a date that does not exist") from None
     if int(individual) < _MIN_INDIVIDUAL_NUMBER:
-        raise InvalidIdentifier(
-            "personal identity code has an individual number below 002"
-        )
+        raise InvalidIdentifier("personal identity code has an individual number below 002")
     expected = _HETU_CHECK_CHARS[int(value[0:6] + individual) % 31]
     if check != expected:
         raise InvalidIdentifier("personal identity code has a wrong check character")
@@ -118,9 +112,7 @@ def _check_personal_identity_code(value: str) -> None:
 
 def _check_business_id(value: str) -> None:
     """Refuse a Y-tunnus-shaped value whose check digit is wrong."""
-    total = sum(
-        int(d) * w for d, w in zip(value[:7], _BUSINESS_ID_WEIGHTS, strict=True)
-    )
+    total = sum(int(d) * w for d, w in zip(value[:7], _BUSINESS_ID_WEIGHTS, strict=True))
     remainder = total % 11
     # Remainder 1 would need check digit 10; such numbers are never issued.
     if remainder == 1:

@@ -24,9 +24,7 @@ QUALIFIERS: tuple[tuple[str, str], ...] = (
 )
 
 # Heading numbers have one-digit parts, so "4. moduuliin" or a year never reads as a heading.
-_HEADING = re.compile(
-    r"^(?:(?P<number>\d(?:\.\d){0,2})|(?P<appendix>LIITE \d)\.)\s+(?P<title>[A-ZÅÄÖ].*)$"
-)
+_HEADING = re.compile(r"^(?:(?P<number>\d(?:\.\d){0,2})|(?P<appendix>LIITE \d)\.)\s+(?P<title>[A-ZÅÄÖ].*)$")
 _ITEM = re.compile(r"^(?P<letter>[a-z])\.\s+\S")
 _SENTENCE_END = (".", ":", ";", "!", "?")
 # An item of a run-on list ends its clause with ";" (the last but one with "; sekä").
@@ -94,7 +92,7 @@ def render_sections(sections: dict[str, PlanSection]) -> str:
         "# The plan's citable sections: derived from ../shared/seed/jarjestamissuunnitelma.txt\n"
         "# by app/plan.py (derive_sections), in plan order, ids in the notation CATALOGUE.md cites.\n"
         "# Do not edit by hand: tests/test_plan_sections.py re-derives it and fails on any difference.\n"
-        "# Regenerate: python -c \"from pathlib import Path; from app.plan import derive_sections,\n"
+        '# Regenerate: python -c "from pathlib import Path; from app.plan import derive_sections,\n'
         "#   render_sections; p = Path('../shared/seed/jarjestamissuunnitelma.txt');\n"
         "#   Path('rules/plan_sections.yaml').write_text(render_sections(derive_sections(\n"
         "#   p.read_text(encoding='utf-8'))), encoding='utf-8')\"\n"

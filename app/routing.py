@@ -17,7 +17,7 @@ from typing import Any
 from app.engine import RuleEngine
 from app.errors import RoutingDefect
 from app.events import ValidEvent
-from app.ruleset import CustomerType, CustomershipSpec, Note, Registry, Rule, RuleSet, Unit, UnitRef
+from app.ruleset import CustomershipSpec, CustomerType, Note, Registry, Rule, RuleSet, Unit, UnitRef
 
 
 def new_decision_id() -> str:
@@ -102,8 +102,9 @@ def outcome(event: ValidEvent, rule: Rule, registry: Registry) -> dict[str, Any]
         "fi": {"handler": handler.name.fi, "provider": provider.name.fi},
         "en": {"handler": handler.name.en, "provider": provider.name.en},
     }
-    delivery = next((event.attributes[a] for a, s in event.event_type.attributes.items()
-                     if s.echo and a in event.attributes), None)
+    delivery = next(
+        (event.attributes[a] for a, s in event.event_type.attributes.items() if s.echo and a in event.attributes), None
+    )
     return {
         "handler": _unit_json(handler),
         "provider": _unit_json(provider),

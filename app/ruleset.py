@@ -81,18 +81,14 @@ class _StrictLoader(yaml.SafeLoader):
 def _mapping_without_duplicates(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
     seen: set[Any] = set()
     for key_node, _ in node.value:
-        key = loader.construct_object(key_node)  # type: ignore[no-untyped-call]
+        key = loader.construct_object(key_node)
         if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark
-            )
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
         seen.add(key)
     return dict(loader.construct_mapping(node))
 
 
-_StrictLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates
-)
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates)
 
 
 def read_yaml(path: Path) -> Any:
@@ -314,8 +310,7 @@ def parse_condition(raw: Any, where: str, registry: Registry, extra_facts: Itera
             if not isinstance(value, list) or len(value) < 2:
                 raise RulesError(f"{where}: 'any' takes a list of at least two conditions")
             any_of = tuple(
-                parse_condition(branch, f"{where} any[{i}]", registry, known_extra)
-                for i, branch in enumerate(value)
+                parse_condition(branch, f"{where} any[{i}]", registry, known_extra) for i, branch in enumerate(value)
             )
             continue
         negated = isinstance(value, dict)
@@ -331,9 +326,7 @@ def parse_condition(raw: Any, where: str, registry: Registry, extra_facts: Itera
     return Condition(tuple(terms), any_of)
 
 
-def _check_fact_values(
-    fact: str, values: Sequence[Any], where: str, registry: Registry, extra: set[str]
-) -> None:
+def _check_fact_values(fact: str, values: Sequence[Any], where: str, registry: Registry, extra: set[str]) -> None:
     if fact in extra:
         domain: tuple[FactValue, ...] | None = (True, False)
     else:
@@ -357,8 +350,7 @@ def load_registry(rules_dir: Path) -> Registry:
     vocabulary, integration_status, raw_types, where = _load_vocabulary(rules_dir / "event_types.yaml")
     registry = Registry(units, {}, integration_status, municipalities, vocabulary)
     event_types = {
-        code: _load_event_type(code, raw, f"{where}: event type {code}", registry)
-        for code, raw in raw_types.items()
+        code: _load_event_type(code, raw, f"{where}: event type {code}", registry) for code, raw in raw_types.items()
     }
     return Registry(units, event_types, integration_status, municipalities, vocabulary)
 

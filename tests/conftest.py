@@ -31,9 +31,7 @@ from app.engine import RuleEngine
 from app.models import Role
 from app.ruleset import Rules, load_rules
 
-POSTGRES_ADMIN_URL = os.environ.get(
-    "REITTI_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
+POSTGRES_ADMIN_URL = os.environ.get("REITTI_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 TEST_PSEUDONYM_KEY = "test-pseudonym-key"
 
 
@@ -149,7 +147,7 @@ def make_key(database_url: str) -> Iterator[KeyMaker]:
     _, write = make_sessions(engine)
 
     def make(role: str = "integration", name: str = "client-a", municipality: str | None = None) -> dict[str, str]:
-        with write() as session, session.begin():
+        with write() as session:
             _, plain = create_key(session, role=Role(role), name=name, municipality=municipality)
         return {"Authorization": f"Bearer {plain}"}
 

@@ -39,7 +39,8 @@ class TestPostEvent:
         assert decision["customership"]["role"] == "central_expert"
         assert decision["tasks"] == [{"task": "notify_school_and_archive", "unit": "central-oeo"}]
         assert decision["basis"] == ["2.2.3 a"]
-        assert decision["explanation"]["fi"] and decision["explanation"]["en"]
+        assert decision["explanation"]["fi"]
+        assert decision["explanation"]["en"]
 
     def test_same_event_again_answers_the_first_decision(
         self, api: httpx.Client, make_key: KeyMaker, database_url: str
@@ -115,7 +116,8 @@ class TestPostEvent:
         body["customer"]["id"] = ["131052-308T"]
         response = api.post("/v1/events", json=body, headers=make_key())
         assert response.status_code == 422
-        assert "input" not in response.text and "131052" not in response.text
+        assert "input" not in response.text
+        assert "131052" not in response.text
         assert ["body", "customer", "id"] in [e["loc"] for e in response.json()["errors"]]
 
     def test_event_before_any_rule_set_is_refused(self, api: httpx.Client, make_key: KeyMaker) -> None:
@@ -166,7 +168,9 @@ class TestPostEvent:
                 yield b"x" * 1024
             yield b'"}'
 
-        chunked = api.post("/v1/events", content=chunks(), headers={**make_key(name="b"), "content-type": "application/json"})
+        chunked = api.post(
+            "/v1/events", content=chunks(), headers={**make_key(name="b"), "content-type": "application/json"}
+        )
         assert chunked.status_code == 413
         assert count_rows(database_url) == 0
 
@@ -180,7 +184,8 @@ class TestPostEvent:
         engine.dispose()
         assert len(rows) == 1
         assert IDENTITY_CODE not in repr(rows)
-        assert rows[0].customer_pseudonym and len(rows[0].customer_pseudonym) == 64
+        assert rows[0].customer_pseudonym
+        assert len(rows[0].customer_pseudonym) == 64
 
 
 @pytest.mark.slow
@@ -194,3 +199,46 @@ def test_every_golden_case_over_http(api: httpx.Client, make_key: KeyMaker) -> N
         if problems:
             failures[case.name] = problems
     assert failures == {}
+
+
+class TestRoutingDefect:
+    def test_no_rule_or_two_rules_is_a_500_that_names_the_event_type_and_stores_nothing(
+        self, tmp_path: Any, database_url: str, make_key: KeyMaker, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        import shutil
+
+        from app.config import REPOSITORY, Settings
+        from tests.conftest import TEST_PSEUDONYM_KEY, Server
+
+        broken = tmp_path / "rules"
+        shutil.copytree(REPOSITORY / "rules", broken)
+        oeo = broken / "2025-01-01" / "4.5-oeo.yaml"
+        # oeo.start now matches two rules, and oeo.follow_up none.
+        oeo.write_text(
+            oeo.read_text(encoding="utf-8").replace(
+                "event_type: [oeo.follow_up, oeo.sanction, oeo.statement]",
+                "event_type: [oeo.start, oeo.sanction, oeo.statement]",
+            ),
+            encoding="utf-8",
+        )
+        settings = Settings(database_url=database_url, rules_dir=broken, pseudonym_key=TEST_PSEUDONYM_KEY)
+        key = make_key(name="defect")
+        try:
+            with Server(settings) as server, httpx.Client(base_url=server.base_url) as client:
+                overlap = client.post("/v1/events", json=oeo_start("d1"), headers=key)
+                gap = client.post("/v1/events", json=oeo_start("d2", event_type="oeo.follow_up"), headers=key)
+        finally:
+            engine = make_engine(database_url)
+            with engine.begin() as connection:
+                connection.execute(text("DELETE FROM api_keys"))
+            engine.dispose()
+        assert overlap.status_code == gap.status_code == 500
+        assert overlap.headers["content-type"] == gap.headers["content-type"] == "application/problem+json"
+        assert overlap.json()["event_type"] == "oeo.start"
+        assert sorted(overlap.json()["matched_rules"]) == ["oeo.during_studies", "oeo.start"]
+        assert gap.json()["event_type"] == "oeo.follow_up"
+        assert gap.json()["matched_rules"] == []
+        assert IDENTITY_CODE not in overlap.text + gap.text
+        assert count_rows(database_url) == 0
+        logged = [r.getMessage() for r in caplog.records if r.name == "reitti"]
+        assert any("oeo.start" in message and "defect" in message for message in logged)

@@ -34,9 +34,7 @@ class TestGetDecision:
         other = api.get(f"/v1/decisions/{decision['decision_id']}", headers=make_key(name="b"))
         assert other.status_code == 404
 
-    def test_coach_reads_own_municipality_and_gets_404_for_another(
-        self, api: httpx.Client, make_key: KeyMaker
-    ) -> None:
+    def test_coach_reads_own_municipality_and_gets_404_for_another(self, api: httpx.Client, make_key: KeyMaker) -> None:
         kempele = post(api, make_key(), "e1", "244")
         kempele_coach = make_key(role="coach", name="coach-244", municipality="244")
         ii_coach = make_key(role="coach", name="coach-139", municipality="139")
@@ -119,7 +117,8 @@ class TestRegistries:
         assert {"central-oeo", "local-072", "other-area", "purchased"} <= units
         rulesets = api.get("/v1/rulesets", headers=key).json()
         assert [r["version"] for r in rulesets] == ["2025-01-01"]
-        assert rulesets[0]["in_force_now"] is True and len(rulesets[0]["sha256"]) == 64
+        assert rulesets[0]["in_force_now"] is True
+        assert len(rulesets[0]["sha256"]) == 64
 
     def test_health_and_readiness_need_no_key(self, api: httpx.Client) -> None:
         assert api.get("/healthz").json()["status"] == "ok"
@@ -144,9 +143,31 @@ class TestRegistries:
 
     def test_openapi_documents_the_contract(self, api: httpx.Client) -> None:
         document = api.get("/openapi.json").json()
-        assert {"/v1/events", "/v1/decisions", "/v1/decisions/{decision_id}", "/v1/event-types", "/v1/units",
-                "/v1/rulesets", "/healthz", "/readyz"} <= set(document["paths"])
+        assert {
+            "/v1/events",
+            "/v1/decisions",
+            "/v1/decisions/{decision_id}",
+            "/v1/event-types",
+            "/v1/units",
+            "/v1/rulesets",
+            "/healthz",
+            "/readyz",
+        } <= set(document["paths"])
         decision = document["components"]["schemas"]["DecisionOut"]
-        contract_fields = {"decision_id", "event_id", "event_type", "occurred_at", "decided_at", "handler",
-                           "provider", "customership", "tasks", "cost_group", "rule", "basis", "explanation", "notes"}
+        contract_fields = {
+            "decision_id",
+            "event_id",
+            "event_type",
+            "occurred_at",
+            "decided_at",
+            "handler",
+            "provider",
+            "customership",
+            "tasks",
+            "cost_group",
+            "rule",
+            "basis",
+            "explanation",
+            "notes",
+        }
         assert contract_fields <= set(decision["required"])

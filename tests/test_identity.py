@@ -110,10 +110,7 @@ def test_code_with_impossible_date_is_refused(code: str) -> None:
 
 
 def test_leap_day_2000_is_accepted_but_leap_day_1900_is_not() -> None:
-    assert (
-        check_identifier(with_check_char("290200", "A", "123"))
-        == "personal_identity_code"
-    )
+    assert check_identifier(with_check_char("290200", "A", "123")) == "personal_identity_code"
     with pytest.raises(InvalidIdentifier, match="date"):
         check_identifier(with_check_char("290200", "-", "123"))
 
@@ -158,9 +155,7 @@ def test_business_id_with_right_check_digit_is_accepted(business_id: str) -> Non
     assert check_identifier(business_id) is IdentifierKind.BUSINESS_ID
 
 
-@pytest.mark.parametrize(
-    "business_id", ["0112038-8", "0737546-3", "1572860-1", "1234567-0"]
-)
+@pytest.mark.parametrize("business_id", ["0112038-8", "0737546-3", "1572860-1", "1234567-0"])
 def test_business_id_with_wrong_check_digit_is_refused(business_id: str) -> None:
     with pytest.raises(InvalidIdentifier, match="check digit"):
         check_identifier(business_id)
@@ -199,9 +194,7 @@ def test_empty_or_blank_value_is_refused(value: str) -> None:
         check_identifier(value)
 
 
-@pytest.mark.parametrize(
-    "value", [" 131052-308T", "131052-308T\n", "\tCUST-1", "0112038-9 "]
-)
+@pytest.mark.parametrize("value", [" 131052-308T", "131052-308T\n", "\tCUST-1", "0112038-9 "])
 def test_whitespace_padded_value_is_refused(value: str) -> None:
     with pytest.raises(InvalidIdentifier, match="whitespace"):
         check_identifier(value)

@@ -139,9 +139,7 @@ def test_the_catalogue_is_read_for_citations(cited: set[str]) -> None:
     assert not {"422", "3", "4.1", "1.1"} & cited
 
 
-def test_every_section_the_catalogue_cites_exists(
-    derived: dict[str, PlanSection], cited: set[str]
-) -> None:
+def test_every_section_the_catalogue_cites_exists(derived: dict[str, PlanSection], cited: set[str]) -> None:
     assert unresolved(cited, derived) == set(KNOWN_CATALOGUE_ERRORS)
 
 

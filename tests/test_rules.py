@@ -56,12 +56,17 @@ class TestLoader:
             ("central_integration_customer: false", "central_integration_customer: 'false'", "wrong type"),
             ("role: central_expert", "role: boss", "unknown role 'boss'"),
         ],
-        ids=["unknown key", "duplicate key", "unknown unit", "bad section", "unknown value", "string for boolean",
-             "unknown role"],
+        ids=[
+            "unknown key",
+            "duplicate key",
+            "unknown unit",
+            "bad section",
+            "unknown value",
+            "string for boolean",
+            "unknown role",
+        ],
     )
-    def test_bad_rule_is_refused_naming_file_and_rule(
-        self, rules_copy: Path, old: str, new: str, message: str
-    ) -> None:
+    def test_bad_rule_is_refused_naming_file_and_rule(self, rules_copy: Path, old: str, new: str, message: str) -> None:
         edit(rules_copy / OEO, old, new)
         with pytest.raises(RulesError) as error:
             load_rules(rules_copy)
@@ -80,7 +85,11 @@ class TestLoader:
         edit(rules_copy / "2026-01-01" / "ruleset.yaml", "valid_from: 2025-01-01", "valid_from: 2026-01-01")
         with pytest.raises(RulesError, match="overlap"):
             load_rules(rules_copy)
-        edit(rules_copy / "2025-01-01" / "ruleset.yaml", "valid_from: 2025-01-01", "valid_from: 2025-01-01\nvalid_to: 2025-12-31")
+        edit(
+            rules_copy / "2025-01-01" / "ruleset.yaml",
+            "valid_from: 2025-01-01",
+            "valid_from: 2025-01-01\nvalid_to: 2025-12-31",
+        )
         loaded = load_rules(rules_copy)
         from datetime import date
 
@@ -97,13 +106,17 @@ def test_every_valid_point_of_the_domain_finds_exactly_one_rule(rules: Rules, ru
         assert report.overlaps == [], "valid events that several rules decide"
         assert report.disagreements == [], "events the engine and the reference reading decide differently"
         assert set(report.by_rule) == {rule.id for rule in ruleset.rules}, "rules that no valid event reaches"
-        assert report.valid > 30_000 and report.invalid > 0
+        assert report.valid > 30_000
+        assert report.invalid > 0
 
 
 def test_the_walk_finds_a_gap_and_an_overlap(rules_copy: Path) -> None:
     """The walk itself can fail: break the rules and it says where."""
-    edit(rules_copy / OEO, "event_type: [oeo.follow_up, oeo.sanction, oeo.statement]",
-         "event_type: [oeo.start, oeo.sanction, oeo.statement]")
+    edit(
+        rules_copy / OEO,
+        "event_type: [oeo.follow_up, oeo.sanction, oeo.statement]",
+        "event_type: [oeo.start, oeo.sanction, oeo.statement]",
+    )
     broken = load_rules(rules_copy)
     engine = RuleEngine()
     engine.load(broken.rulesets[0])
@@ -146,8 +159,12 @@ class TestEngine:
                 "event_id": "t",
                 "event_type": picker.choice(types),
                 "occurred_at": "2025-05-05T12:00:00+03:00",
-                "customer": {"type": picker.choice(["jobseeker", "employer", "person"]), "id": "x1",
-                             "home_municipality": picker.choice(["244", "564", "091", "139"]), "language": "fi"},
+                "customer": {
+                    "type": picker.choice(["jobseeker", "employer", "person"]),
+                    "id": "x1",
+                    "home_municipality": picker.choice(["244", "564", "091", "139"]),
+                    "language": "fi",
+                },
                 "attributes": {},
             }
             try:
@@ -172,23 +189,39 @@ class TestEngine:
     def test_sessions_do_not_leak(self, rules: Rules, rule_engine: RuleEngine) -> None:
         """Over 1,024 evaluations: a leaked session would exhaust durable's 1,024 slots."""
         ruleset = rules.rulesets[0]
-        facts = {"event_type": "employment_plan", "customer_type": "jobseeker", "home_municipality": "244",
-                 "area": "inside", "central_integration_customer": False}
+        facts = {
+            "event_type": "employment_plan",
+            "customer_type": "jobseeker",
+            "home_municipality": "244",
+            "area": "inside",
+            "central_integration_customer": False,
+        }
         for _ in range(1500):
             assert rule_engine.matching_rules(ruleset, facts) == ["employment_plan"]
 
     def test_a_number_never_matches_a_code(self, rules: Rules, rule_engine: RuleEngine) -> None:
         """The engine matches '564' == 564; typed facts are why that cannot happen in Reitti."""
         ruleset = rules.rulesets[0]
-        facts = {"event_type": "information_advice", "customer_type": "person", "channel": "walk_in",
-                 "topic": "training", "home_municipality": 564, "area": "inside", "language": "fi",
-                 "central_integration_customer": False}
+        facts = {
+            "event_type": "information_advice",
+            "customer_type": "person",
+            "channel": "walk_in",
+            "topic": "training",
+            "home_municipality": 564,
+            "area": "inside",
+            "language": "fi",
+            "central_integration_customer": False,
+        }
         loose = rule_engine.matching_rules(ruleset, facts)  # type: ignore[arg-type]
         strict = [r.id for r in ruleset.rules if r.when.holds(facts)]  # type: ignore[arg-type]
         assert loose == ["information_advice.walk_in.oulu"]
         assert strict == ["information_advice.walk_in"]
-        body = {"event_id": "t", "event_type": "information_advice", "occurred_at": "2025-05-05T12:00:00+03:00",
-                "customer": {"type": "person", "id": "x1", "home_municipality": 564},
-                "attributes": {"channel": "walk_in", "topic": "training"}}
+        body = {
+            "event_id": "t",
+            "event_type": "information_advice",
+            "occurred_at": "2025-05-05T12:00:00+03:00",
+            "customer": {"type": "person", "id": "x1", "home_municipality": 564},
+            "attributes": {"channel": "walk_in", "topic": "training"},
+        }
         with pytest.raises(ValueError, match="home_municipality"):
             EventIn.model_validate(body)

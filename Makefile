@@ -1,0 +1,43 @@
+# Two commands on a fresh machine:
+#   make run    set everything up, migrate a SQLite database, serve on 127.0.0.1:8000
+#   make test   set everything up and run the whole suite on SQLite and PostgreSQL
+
+# durable-rules builds for Python 3.11 and 3.12, not 3.13: take the first that is here.
+PYTHON ?= $(shell for p in python3.11 python3.12; do command -v $$p && break; done)
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test lint check postgres bench clean
+
+$(BIN)/reitti: pyproject.toml
+	@test -n "$(PYTHON)" || { echo "Reitti needs Python 3.11 or 3.12 (durable-rules has no 3.13 build)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+run: $(BIN)/reitti
+	$(BIN)/reitti db upgrade
+	$(BIN)/reitti serve --host 127.0.0.1 --port 8000
+
+# The machine's PostgreSQL, started if it is not running (trust auth on 127.0.0.1:5432).
+postgres:
+	@pg_isready -q -h 127.0.0.1 -p 5432 || pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start
+	@for i in $$(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && exit 0; sleep 1; done; \
+	  echo "PostgreSQL is not answering on 127.0.0.1:5432"; exit 1
+
+test: $(BIN)/reitti postgres
+	$(BIN)/pytest
+
+lint: $(BIN)/reitti
+	$(BIN)/ruff check app tests migrations bench
+	$(BIN)/ruff format --check app tests migrations bench
+	$(BIN)/mypy
+
+check: lint test
+
+bench: $(BIN)/reitti
+	$(BIN)/python -m bench.run
+
+clean:
+	rm -rf $(VENV) var *.egg-info

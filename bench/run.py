@@ -1,0 +1,163 @@
+"""First benchmark: decisions per second in process, and of POST /v1/events over loopback.
+
+Not a test: it measures and prints. In process it times, on the same mix of valid
+events, (a) the engine alone (durable-rules, as the service calls it), (b) the reference
+reading of the same YAML, and (c) the whole decision path (validation, engine, outcome).
+Over HTTP it starts `reitti serve` on a fresh SQLite file and posts new events from
+several client threads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from app.config import REPOSITORY
+from app.domain import points
+from app.engine import RuleEngine
+from app.errors import EventInvalid
+from app.events import ValidEvent, read_event
+from app.routing import decide
+from app.ruleset import Rules, load_rules
+from app.schemas import EventIn
+
+
+def valid_events(rules: Rules, count: int) -> list[tuple[EventIn, ValidEvent]]:
+    """A shuffled sample of the valid points of the domain."""
+    ruleset = rules.rulesets[0]
+    found = []
+    for body in points(rules, ruleset):
+        try:
+            found.append((body, read_event(body, rules, pseudonym_key=b"bench")))
+        except EventInvalid:
+            continue
+    random.Random(1).shuffle(found)
+    return found[:count]
+
+
+def rate(label: str, count: int, seconds: float) -> float:
+    per_second = count / seconds
+    print(f"{label:<42} {per_second:>10,.0f} /s   ({count} in {seconds:.2f} s)")
+    return per_second
+
+
+def in_process(rules: Rules, count: int) -> None:
+    sample = valid_events(rules, count)
+    ruleset = rules.rulesets[0]
+    engine = RuleEngine()
+    engine.load(ruleset)
+    try:
+        started = time.perf_counter()
+        for _, event in sample:
+            engine.matching_rules(ruleset, event.facts)
+        durable = rate("engine (durable-rules), one thread", len(sample), time.perf_counter() - started)
+
+        started = time.perf_counter()
+        for _, event in sample:
+            [rule.id for rule in ruleset.rules if rule.when.holds(event.facts)]
+        reference = rate("reference reading of the YAML", len(sample), time.perf_counter() - started)
+
+        started = time.perf_counter()
+        for body, _ in sample:
+            event = read_event(body, rules, pseudonym_key=b"bench")
+            decide(event, engine=engine, registry=rules.registry)
+        whole = rate("whole decision (validate, engine, outcome)", len(sample), time.perf_counter() - started)
+        print(f"ratios: reference/engine {reference / durable:.2f}, whole/engine {whole / durable:.2f}")
+    finally:
+        engine.close()
+
+
+def over_http(rules: Rules, seconds: float, clients: int) -> None:
+    sample = [body.model_dump(mode="json") for body, _ in valid_events(rules, 2000)]
+    with tempfile.TemporaryDirectory() as folder:
+        env = {
+            **os.environ,
+            "REITTI_DATABASE_URL": f"sqlite:///{Path(folder) / 'bench.db'}",
+            "REITTI_PSEUDONYM_KEY": "bench",
+        }
+        reitti = [sys.executable, "-m", "app.cli"]
+        subprocess.run([*reitti, "db", "upgrade"], env=env, check=True, capture_output=True, cwd=REPOSITORY)
+        created = subprocess.run(
+            [*reitti, "keys", "create", "--role", "integration", "--name", "bench"],
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+            cwd=REPOSITORY,
+        )
+        key = created.stdout.strip().splitlines()[-1]
+        server = subprocess.Popen(
+            [*reitti, "serve", "--port", "8765"],
+            env=env,
+            cwd=REPOSITORY,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            base = "http://127.0.0.1:8765"
+            for _ in range(100):
+                try:
+                    if httpx.get(f"{base}/readyz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    time.sleep(0.1)
+            latencies: list[float] = []
+            statuses: dict[int, int] = {}
+            deadline = time.perf_counter() + seconds
+            lock = threading.Lock()
+
+            def client(number: int) -> None:
+                headers = {"Authorization": f"Bearer {key}"}
+                sent = 0
+                with httpx.Client(base_url=base, headers=headers, timeout=30) as http:
+                    while time.perf_counter() < deadline:
+                        body: dict[str, Any] = dict(sample[(number * 7919 + sent) % len(sample)])
+                        body["event_id"] = f"bench-{number}-{sent}"
+                        started = time.perf_counter()
+                        status = http.post("/v1/events", json=body).status_code
+                        elapsed = time.perf_counter() - started
+                        sent += 1
+                        with lock:
+                            latencies.append(elapsed)
+                            statuses[status] = statuses.get(status, 0) + 1
+
+            started = time.perf_counter()
+            threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            total = time.perf_counter() - started
+            rate(f"POST /v1/events, SQLite, {clients} clients", len(latencies), total)
+            quantiles = statistics.quantiles(latencies, n=100)
+            print(f"latency p50 {quantiles[49] * 1000:.1f} ms, p99 {quantiles[98] * 1000:.1f} ms; statuses {statuses}")
+        finally:
+            server.terminate()
+            server.wait(timeout=20)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--clients", type=int, default=8)
+    args = parser.parse_args()
+    rules = load_rules(REPOSITORY / "rules")
+    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}")
+    in_process(rules, args.events)
+    over_http(rules, args.seconds, args.clients)
+
+
+if __name__ == "__main__":
+    main()

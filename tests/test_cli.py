@@ -1,0 +1,89 @@
+"""The `reitti` command, run as an operator runs it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+from app.config import REPOSITORY
+from tests.conftest import Server
+
+REITTI = [sys.executable, "-m", "app.cli"]
+
+
+def reitti(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*REITTI, *args],
+        capture_output=True,
+        text=True,
+        cwd=REPOSITORY,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+        check=False,
+    )
+
+
+class TestKeys:
+    def test_create_prints_a_working_key_on_its_last_line_and_revoke_stops_it(
+        self, database_url: str, server: Server
+    ) -> None:
+        env = {"REITTI_DATABASE_URL": database_url}
+        created = reitti("keys", "create", "--role", "auditor", "--name", "cli-auditor", env=env)
+        assert created.returncode == 0, created.stderr
+        key = created.stdout.strip().splitlines()[-1]
+        assert key.startswith("reitti_")
+        headers = {"Authorization": f"Bearer {key}"}
+        assert httpx.get(f"{server.base_url}/v1/units", headers=headers).status_code == 200
+        key_id = created.stdout.split()[1]
+        listed = reitti("keys", "list", env=env)
+        assert "cli-auditor" in listed.stdout
+        assert key not in listed.stdout
+        assert reitti("keys", "revoke", key_id, env=env).returncode == 0
+        assert httpx.get(f"{server.base_url}/v1/units", headers=headers).status_code == 401
+
+    def test_coach_key_needs_a_real_municipality(self, database_url: str) -> None:
+        env = {"REITTI_DATABASE_URL": database_url}
+        missing = reitti("keys", "create", "--role", "coach", "--name", "c", env=env)
+        assert missing.returncode == 2
+        assert "--municipality" in missing.stderr
+        bogus = reitti("keys", "create", "--role", "coach", "--name", "c", "--municipality", "999", env=env)
+        assert bogus.returncode == 2
+        assert "999" in bogus.stderr
+
+
+class TestRulesCheck:
+    def test_prints_version_and_sha256(self) -> None:
+        checked = reitti("rules", "check")
+        assert checked.returncode == 0, checked.stderr
+        assert "2025-01-01" in checked.stdout
+        assert "sha256" in checked.stdout
+
+    def test_broken_rules_exit_1_naming_the_file(self, tmp_path: Path) -> None:
+        broken = tmp_path / "rules"
+        shutil.copytree(REPOSITORY / "rules", broken)
+        units = broken / "units.yaml"
+        units.write_text(units.read_text(encoding="utf-8").replace("kind: central\n", "kind: centre\n", 1))
+        checked = reitti("rules", "check", env={"REITTI_RULES_DIR": str(broken)})
+        assert checked.returncode == 1
+        assert "units.yaml" in checked.stderr
+        assert "centre" in checked.stderr
+
+
+def test_db_upgrade_builds_a_new_sqlite_database_and_keeps_a_pseudonym_key(tmp_path: Path) -> None:
+    database = tmp_path / "fresh" / "reitti.db"
+    env = {"REITTI_DATABASE_URL": f"sqlite:///{database}"}
+    env.pop("REITTI_PSEUDONYM_KEY", None)
+    upgraded = reitti("db", "upgrade", env=env)
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert database.exists()
+    from app.config import Settings
+
+    settings = Settings(database_url=env["REITTI_DATABASE_URL"])
+    first = settings.resolve_pseudonym_key()
+    assert (tmp_path / "fresh" / "reitti.db.pseudonym-key").stat().st_mode & 0o077 == 0
+    assert settings.resolve_pseudonym_key() == first
