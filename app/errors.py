@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 log = logging.getLogger("reitti")
 
 PROBLEM_JSON = "application/problem+json"
-PROBLEM_BASE = "https://reitti.example/problems/"
+PROBLEM_BASE = "urn:reitti:problem:"
 
 
 @dataclass(frozen=True)

@@ -242,3 +242,24 @@ class TestRoutingDefect:
         assert count_rows(database_url) == 0
         logged = [r.getMessage() for r in caplog.records if r.name == "reitti"]
         assert any("oeo.start" in message and "defect" in message for message in logged)
+
+
+class TestDatabaseUnavailable:
+    def test_503_with_retry_after_while_healthz_stays_200(self) -> None:
+        from app.config import Settings
+        from tests.conftest import TEST_PSEUDONYM_KEY, Server, free_port
+
+        # A PostgreSQL address where nothing listens: every query fails to connect.
+        nowhere = f"postgresql://postgres@127.0.0.1:{free_port()}/reitti"
+        settings = Settings(database_url=nowhere, pseudonym_key=TEST_PSEUDONYM_KEY)
+        with Server(settings) as server, httpx.Client(base_url=server.base_url, timeout=30) as client:
+            posted = client.post("/v1/events", json=oeo_start(), headers={"Authorization": "Bearer reitti_x"})
+            ready = client.get("/readyz")
+            health = client.get("/healthz")
+        assert posted.status_code == 503
+        assert posted.headers["retry-after"].isdigit()
+        assert posted.headers["content-type"] == "application/problem+json"
+        assert "127.0.0.1" not in posted.text  # no internals
+        assert ready.status_code == 503
+        assert ready.headers["retry-after"]
+        assert health.status_code == 200
