@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from datetime import date, datetime
 from typing import Annotated, Any
 
@@ -34,7 +35,7 @@ from app.schemas import (
 log = logging.getLogger("reitti")
 router = APIRouter()
 
-ALL_ROLES = tuple(Role)
+WriteTransaction = Callable[[], AbstractContextManager[Session]]
 
 
 def _read_session(request: Request) -> Iterator[Session]:
@@ -42,11 +43,13 @@ def _read_session(request: Request) -> Iterator[Session]:
         yield session
 
 
-def _write_session(request: Request) -> Iterator[Session]:
-    # The request is the transaction: commit when the endpoint returns, before the
-    # response is sent (scope="function"), roll back on any error.
-    with request.app.state.write_sessions() as session:
-        yield session
+async def _write_transaction(request: Request) -> WriteTransaction:
+    # The endpoint opens its one write transaction itself, so that BEGIN, the work and
+    # COMMIT run in one worker thread before the response is sent. A session opened by
+    # a dependency would hold SQLite's single write lock across FastAPI's thread hops,
+    # and writers waiting for it would fill the thread pool the holder needs to finish.
+    factory: WriteTransaction = request.app.state.write_sessions
+    return factory
 
 
 def _principal(request: Request, authorization: Annotated[str | None, Header()] = None) -> Principal:
@@ -66,7 +69,7 @@ async def _engine(request: Request) -> RuleEngine:
 
 
 ReadSessionDep = Annotated[Session, Depends(_read_session, scope="function")]
-WriteSessionDep = Annotated[Session, Depends(_write_session, scope="function")]
+WriteTransactionDep = Annotated[WriteTransaction, Depends(_write_transaction)]
 PrincipalDep = Annotated[Principal, Depends(_principal)]
 RulesDep = Annotated[Rules, Depends(_rules)]
 EngineDep = Annotated[RuleEngine, Depends(_engine)]
@@ -89,7 +92,7 @@ def post_event(
     request: Request,
     response: Response,
     principal: PrincipalDep,
-    session: WriteSessionDep,
+    transaction: WriteTransactionDep,
     rules: RulesDep,
     engine: EngineDep,
 ) -> DecisionOut:
@@ -97,9 +100,10 @@ def post_event(
     principal.require(Role.integration)
     event = read_event(body, rules, pseudonym_key=request.app.state.pseudonym_key)
     fingerprint = decisions.request_fingerprint(body, event.customer_pseudonym)
-    decision, created = decisions.submit(
-        session, client=principal.name, event=event, fingerprint=fingerprint, engine=engine, registry=rules.registry
-    )
+    with transaction() as session:  # committed here, before the response
+        decision, created = decisions.submit(
+            session, client=principal.name, event=event, fingerprint=fingerprint, engine=engine, registry=rules.registry
+        )
     if created:
         log.info(
             "decision %s: event_type=%s rule=%s ruleset=%s handler=%s client=%s",

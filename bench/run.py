@@ -12,12 +12,15 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -78,8 +81,9 @@ def in_process(rules: Rules, count: int) -> None:
         engine.close()
 
 
-def over_http(rules: Rules, seconds: float, clients: int) -> None:
-    sample = [body.model_dump(mode="json") for body, _ in valid_events(rules, 2000)]
+@contextmanager
+def serving() -> Iterator[tuple[str, str]]:
+    """`reitti serve` on a fresh SQLite file, with an integration key: (base URL, key)."""
     with tempfile.TemporaryDirectory() as folder:
         env = {
             **os.environ,
@@ -104,47 +108,82 @@ def over_http(rules: Rules, seconds: float, clients: int) -> None:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
+        base = "http://127.0.0.1:8765"
         try:
-            base = "http://127.0.0.1:8765"
             for _ in range(100):
                 try:
                     if httpx.get(f"{base}/readyz").status_code == 200:
                         break
                 except httpx.TransportError:
                     time.sleep(0.1)
-            latencies: list[float] = []
-            statuses: dict[int, int] = {}
-            deadline = time.perf_counter() + seconds
-            lock = threading.Lock()
-
-            def client(number: int) -> None:
-                headers = {"Authorization": f"Bearer {key}"}
-                sent = 0
-                with httpx.Client(base_url=base, headers=headers, timeout=30) as http:
-                    while time.perf_counter() < deadline:
-                        body: dict[str, Any] = dict(sample[(number * 7919 + sent) % len(sample)])
-                        body["event_id"] = f"bench-{number}-{sent}"
-                        started = time.perf_counter()
-                        status = http.post("/v1/events", json=body).status_code
-                        elapsed = time.perf_counter() - started
-                        sent += 1
-                        with lock:
-                            latencies.append(elapsed)
-                            statuses[status] = statuses.get(status, 0) + 1
-
-            started = time.perf_counter()
-            threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
-            total = time.perf_counter() - started
-            rate(f"POST /v1/events, SQLite, {clients} clients", len(latencies), total)
-            quantiles = statistics.quantiles(latencies, n=100)
-            print(f"latency p50 {quantiles[49] * 1000:.1f} ms, p99 {quantiles[98] * 1000:.1f} ms; statuses {statuses}")
+            yield base, key
         finally:
             server.terminate()
             server.wait(timeout=20)
+
+
+def over_http(rules: Rules, seconds: float, clients: int) -> None:
+    """New events from Python client threads (they share the two cores with the server)."""
+    sample = [body.model_dump(mode="json") for body, _ in valid_events(rules, 2000)]
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    lock = threading.Lock()
+    with serving() as (base, key):
+        deadline = time.perf_counter() + seconds
+
+        def client(number: int) -> None:
+            sent = 0
+            with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=30) as http:
+                while time.perf_counter() < deadline:
+                    body: dict[str, Any] = dict(sample[(number * 7919 + sent) % len(sample)])
+                    body["event_id"] = f"bench-{number}-{sent}"
+                    started = time.perf_counter()
+                    status = http.post("/v1/events", json=body).status_code
+                    elapsed = time.perf_counter() - started
+                    sent += 1
+                    with lock:
+                        latencies.append(elapsed)
+                        statuses[status] = statuses.get(status, 0) + 1
+
+        started = time.perf_counter()
+        threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        total = time.perf_counter() - started
+    rate(f"POST /v1/events, SQLite, {clients} Python clients", len(latencies), total)
+    quantiles = statistics.quantiles(latencies, n=100)
+    print(f"latency p50 {quantiles[49] * 1000:.1f} ms, p99 {quantiles[98] * 1000:.1f} ms; statuses {statuses}")
+
+
+def over_http_wrk(seconds: float, connections: int) -> None:
+    """The same service under wrk, a load generator that is not itself Python."""
+    if shutil.which("wrk") is None:
+        print("wrk not found (apt-get install wrk): skipped the wrk run")
+        return
+    with serving() as (base, key):
+        result = subprocess.run(
+            [
+                "wrk",
+                "-t2",
+                f"-c{connections}",
+                f"-d{int(seconds)}s",
+                "--latency",
+                "-s",
+                str(REPOSITORY / "bench" / "post_events.lua"),
+                "-H",
+                f"Authorization: Bearer {key}",
+                base,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    print(f"wrk, POST /v1/events, SQLite, {connections} connections:")
+    for line in result.stdout.splitlines():
+        if line.strip().startswith(("50%", "99%", "Requests/sec", "Non-2xx")) or "requests in" in line:
+            print("   ", line.strip())
 
 
 def main() -> None:
@@ -152,11 +191,13 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--connections", type=int, default=32)
     args = parser.parse_args()
     rules = load_rules(REPOSITORY / "rules")
     print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}")
     in_process(rules, args.events)
     over_http(rules, args.seconds, args.clients)
+    over_http_wrk(args.seconds, args.connections)
 
 
 if __name__ == "__main__":
