@@ -9,8 +9,8 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import date
+from dataclasses import dataclass, field, replace
+from datetime import date, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -273,6 +273,23 @@ class Condition:
         if not all(term.holds(facts) for term in self.terms):
             return False
         return not self.any_of or any(branch.holds(facts) for branch in self.any_of)
+
+    def explain(self, facts: Facts) -> list[dict[str, Any]]:
+        """Each test of the condition with whether it held, for a person reading a trace."""
+        tests: list[dict[str, Any]] = [
+            {"test": Condition((term,)).describe(), "held": term.holds(facts)} for term in self.terms
+        ]
+        if self.any_of:
+            branches = [branch.holds(facts) for branch in self.any_of]
+            tests.append({"test": f"one of: {Condition(any_of=self.any_of).describe()}", "held": any(branches)})
+        return tests
+
+    def admits_event_type(self, event_type: str) -> bool:
+        """Whether some event of this type could meet the condition (a cheap pre-filter)."""
+        for term in self.terms:
+            if term.fact == "event_type" and not term.holds({"event_type": event_type}):
+                return False
+        return not self.any_of or any(branch.admits_event_type(event_type) for branch in self.any_of)
 
     def describe(self) -> str:
         """The condition in words, for people reading the API's registry."""
@@ -582,10 +599,20 @@ class RuleSet:
     tasks: Mapping[str, Texts]
     rules: tuple[Rule, ...]
     rules_by_id: Mapping[str, Rule] = field(repr=False)
+    candidates: Mapping[str, tuple[Rule, ...]] = field(repr=False)
+    # The last day in force: valid_to, or the day before the next version starts.
+    ends: date | None = None
+
+    def matching(self, facts: Facts) -> list[Rule]:
+        """The rules whose conditions the facts meet, read directly from the YAML.
+
+        The reference reading: independent of the engine, so that the two can be compared.
+        """
+        return [rule for rule in self.candidates[str(facts["event_type"])] if rule.when.holds(facts)]
 
     def in_force_on(self, day: date) -> bool:
         """Whether the rule set decides events that happen on `day`."""
-        return self.valid_from <= day and (self.valid_to is None or day <= self.valid_to)
+        return self.valid_from <= day and (self.ends is None or day <= self.ends)
 
 
 def _unit_ref(value: Any, where: str, registry: Registry) -> UnitRef:
@@ -641,6 +668,8 @@ def load_ruleset(folder: Path, registry: Registry, sections: set[str], shared_di
     valid_to = head.get("valid_to")
     if not isinstance(valid_from, date) or (valid_to is not None and not isinstance(valid_to, date)):
         raise RulesError(f"{where}: valid_from and valid_to are dates (YYYY-MM-DD)")
+    if valid_to is not None and valid_to < valid_from:
+        raise RulesError(f"{where}: valid_to {valid_to} is before valid_from {valid_from}")
     title = _text_pair(head.need("title"), f"{where} title")
 
     area = _Reader(head.need("area"), f"{where} area")
@@ -729,6 +758,10 @@ def load_ruleset(folder: Path, registry: Registry, sections: set[str], shared_di
         tasks=tasks,
         rules=tuple(rules),
         rules_by_id=by_id,
+        ends=valid_to,
+        candidates={
+            code: tuple(rule for rule in rules if rule.when.admits_event_type(code)) for code in registry.event_types
+        },
     )
 
 
@@ -813,10 +846,20 @@ def load_rules(rules_dir: Path) -> Rules:
         (load_ruleset(folder, registry, sections, shared.digest()) for folder in folders),
         key=lambda r: r.valid_from,
     )
-    for earlier, later in zip(rulesets, rulesets[1:], strict=False):
-        if earlier.valid_to is None or earlier.valid_to >= later.valid_from:
+    # A version is in force until the next one begins, unless it names its own end;
+    # an end on or after the next version's start is an overlap, refused.
+    ended = []
+    for earlier, later in zip(rulesets, [*rulesets[1:], None], strict=True):
+        if later is None:
+            ended.append(earlier)
+            continue
+        if earlier.valid_to is not None and earlier.valid_to >= later.valid_from:
             raise RulesError(
                 f"{rules_dir}: rule sets {earlier.version} and {later.version} overlap: "
-                f"give {earlier.version} a valid_to before {later.valid_from}"
+                f"{earlier.version} is valid to {earlier.valid_to}, {later.version} from {later.valid_from}"
             )
+        if earlier.valid_from == later.valid_from:
+            raise RulesError(f"{rules_dir}: rule sets {earlier.version} and {later.version} start on the same day")
+        ended.append(replace(earlier, ends=earlier.valid_to or later.valid_from - timedelta(days=1)))
+    rulesets = ended
     return Rules(registry, tuple(rulesets), plan)
