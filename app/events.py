@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -27,7 +27,7 @@ from app.ruleset import (
     Rules,
     RuleSet,
 )
-from app.schemas import EventIn
+from app.schemas import CustomerIn, EventIn
 
 # The plan's dates are Finnish dates: a rule set in force "from 2025-01-01" starts at
 # midnight in Finland, whatever offset the client sent.
@@ -92,8 +92,11 @@ def _typed_value(spec: AttributeSpec, value: Any, event_type: str) -> tuple[Fact
     return value, None
 
 
-def read_event(body: EventIn, rules: Rules, *, pseudonym_key: bytes) -> ValidEvent:
-    """Check `body` fully and return its facts; raise EventInvalid naming every bad field."""
+def read_event(body: EventIn, rules: Rules, *, pseudonym_key: bytes, ruleset: RuleSet | None = None) -> ValidEvent:
+    """Check `body` fully and return its facts; raise EventInvalid naming every bad field.
+
+    The rule set is the one in force at `occurred_at`, unless one is named (simulation).
+    """
     registry = rules.registry
     errors: list[FieldError] = []
 
@@ -121,7 +124,7 @@ def read_event(body: EventIn, rules: Rules, *, pseudonym_key: bytes) -> ValidEve
         identifier_kind = IdentifierKind.OPAQUE
 
     local_day = body.occurred_at.astimezone(FINNISH_TIME).date()
-    ruleset = rules.in_force(local_day)
+    ruleset = ruleset or rules.in_force(local_day)
     if ruleset is None:
         first = min(r.valid_from for r in rules.rulesets)
         errors.append(
@@ -205,4 +208,31 @@ def read_event(body: EventIn, rules: Rules, *, pseudonym_key: bytes) -> ValidEve
         attributes=attributes,
         facts=facts,
         ruleset=ruleset,
+    )
+
+
+def from_stored(document: Mapping[str, Any], rules: Rules, ruleset: RuleSet) -> ValidEvent:
+    """A logged event (its normalised form) read again under `ruleset`, for replay.
+
+    The stored form has the pseudonym, never the identity code: the event is read with a
+    stand-in id and given its pseudonym back, so nothing of the customer is needed.
+    """
+    customer = document["customer"]
+    body = EventIn.model_construct(
+        event_id=document["event_id"],
+        event_type=document["event_type"],
+        occurred_at=datetime.fromisoformat(document["occurred_at"]),
+        customer=CustomerIn.model_construct(
+            type=customer["type"],
+            id="stored-event",
+            home_municipality=customer["home_municipality"],
+            language=customer["language"],
+        ),
+        attributes=dict(document["attributes"]),
+    )
+    event = read_event(body, rules, pseudonym_key=b"", ruleset=ruleset)
+    return replace(
+        event,
+        customer_pseudonym=customer["pseudonym"],
+        identifier_kind=IdentifierKind(customer["identifier_kind"]),
     )
