@@ -9,9 +9,9 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from app.cases import load_cases, mismatches
 from app.db import make_engine
 from tests.conftest import KeyMaker, count_rows
-from tests.golden import load_cases, mismatches
 
 IDENTITY_CODE = "131052-308T"
 
