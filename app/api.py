@@ -15,10 +15,13 @@ from sqlalchemy.orm import Session
 
 from app import decisions
 from app.auth import Principal, authenticate
+from app.domain import diff
 from app.engine import RuleEngine
+from app.errors import NotFound
 from app.events import FINNISH_TIME, read_event
 from app.models import Role
-from app.ruleset import AttributeSpec, Condition, Rules
+from app.routing import outcome, trace
+from app.ruleset import AttributeSpec, Condition, Rules, RuleSet
 from app.schemas import (
     AttributeOut,
     DecisionOut,
@@ -27,8 +30,11 @@ from app.schemas import (
     EventIn,
     EventTypeOut,
     Health,
+    RulesetDiffOut,
     RulesetOut,
+    SimulationOut,
     Texts,
+    TraceEntry,
     UnitInfo,
 )
 
@@ -189,6 +195,7 @@ def list_rulesets(principal: PrincipalDep, rules: RulesDep) -> list[RulesetOut]:
             version=r.version,
             valid_from=r.valid_from,
             valid_to=r.valid_to,
+            in_force_until=r.ends,
             sha256=r.sha256,
             title=Texts(fi=r.title.fi, en=r.title.en),
             rules=len(r.rules),
@@ -196,6 +203,59 @@ def list_rulesets(principal: PrincipalDep, rules: RulesDep) -> list[RulesetOut]:
         )
         for r in rules.rulesets
     ]
+
+
+def _version(rules: Rules, version: str) -> RuleSet:
+    ruleset = rules.version(version)
+    if ruleset is None:
+        raise NotFound(f"No rule set {version}; GET /v1/rulesets lists them.")
+    return ruleset
+
+
+@router.post("/v1/simulate", tags=["rules"])
+def simulate(
+    body: EventIn,
+    request: Request,
+    principal: PrincipalDep,
+    rules: RulesDep,
+    engine: EngineDep,
+    ruleset: Annotated[str | None, Query(description="a version; default: the one in force at occurred_at")] = None,
+) -> SimulationOut:
+    """Decide an event under the rule set in force or a named version, with a trace; stores nothing."""
+    chosen = _version(rules, ruleset) if ruleset else None
+    event = read_event(body, rules, pseudonym_key=request.app.state.pseudonym_key, ruleset=chosen)
+    matched = engine.matching_rules(event.ruleset, event.facts)
+    decision = None
+    if len(matched) == 1:
+        decision = {
+            "event_id": event.event_id,
+            "event_type": event.event_type.code,
+            "occurred_at": event.occurred_at.isoformat(),
+            **outcome(event, event.ruleset.rules_by_id[matched[0]], rules.registry),
+        }
+    return SimulationOut(
+        ruleset=event.ruleset.version,
+        ruleset_sha256=event.ruleset.sha256,
+        decision=decision,
+        matched_rules=matched,
+        trace=[TraceEntry.model_validate(entry) for entry in trace(event)],
+    )
+
+
+@router.get("/v1/rulesets/{before}/diff/{after}", tags=["rules"])
+def ruleset_diff(
+    before: str, after: str, request: Request, principal: PrincipalDep, rules: RulesDep, engine: EngineDep
+) -> RulesetDiffOut:
+    """Every point of the input domain whose outcome differs between two versions (auditors, admins)."""
+    principal.require(Role.auditor, Role.admin)
+    old, new = _version(rules, before), _version(rules, after)
+    cache: dict[tuple[str, str], RulesetDiffOut] = request.app.state.diffs
+    key = (old.sha256, new.sha256)
+    # Walking the domain twice takes seconds: once per pair of contents is enough.
+    with request.app.state.diff_lock:
+        if key not in cache:
+            cache[key] = RulesetDiffOut.model_validate(diff(rules, old, new, engine).as_json())
+    return cache[key]
 
 
 @router.get("/healthz", tags=["operations"])

@@ -6,6 +6,7 @@ the database and the pseudonym key are opened by the lifespan and closed after i
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -118,6 +119,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.pseudonym_key = settings.resolve_pseudonym_key()
         app.state.rules = rules
         app.state.engine = engine
+        app.state.diffs = {}
+        app.state.diff_lock = threading.Lock()
         try:
             yield
         finally:

@@ -133,3 +133,16 @@ def decide(event: ValidEvent, *, engine: RuleEngine, registry: Registry) -> dict
         "decided_at": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         **outcome(event, rule, registry),
     }
+
+
+def trace(event: ValidEvent) -> list[dict[str, Any]]:
+    """The rules considered for the event's type, each test with whether it held."""
+    return [
+        {
+            "rule": rule.id,
+            "source": rule.source.rsplit("/", 1)[-1],
+            "matched": rule.when.holds(event.facts),
+            "tests": rule.when.explain(event.facts),
+        }
+        for rule in event.ruleset.candidates[event.event_type.code]
+    ]

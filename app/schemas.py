@@ -158,11 +158,48 @@ class RulesetOut(BaseModel):
 
     version: str
     valid_from: date
-    valid_to: date | None
+    valid_to: date | None = Field(description="the end the version names itself, if any")
+    in_force_until: date | None = Field(description="the last day in force: valid_to, or the day before the next")
     sha256: str
     title: Texts
     rules: int
     in_force_now: bool
+
+
+class TraceTest(BaseModel):
+    """One test of a rule's condition and whether it held."""
+
+    test: str
+    held: bool
+
+
+class TraceEntry(BaseModel):
+    """A rule considered for the event, and why it did or did not match."""
+
+    rule: str
+    source: str
+    matched: bool
+    tests: list[TraceTest]
+
+
+class SimulationOut(BaseModel):
+    """What a rule set would decide for an event; nothing is stored."""
+
+    ruleset: str
+    ruleset_sha256: str
+    decision: dict[str, JsonValue] | None = Field(description="the decision, without id; null when no single rule")
+    matched_rules: list[str]
+    trace: list[TraceEntry]
+
+
+class RulesetDiffOut(BaseModel):
+    """Every point of the input domain whose outcome differs between two versions."""
+
+    before: str
+    after: str
+    points: int
+    changed: int
+    by_event_type: list[dict[str, JsonValue]]
 
 
 class Health(BaseModel):

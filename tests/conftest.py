@@ -167,3 +167,32 @@ def count_rows(database_url: str, table: str = "decisions") -> int:
 def cases_dir() -> Path:
     """Where the golden cases are."""
     return Path(__file__).parent / "cases"
+
+
+def rules_with_version(target: Path, version: str) -> Path:
+    """A rules folder: the shipped one plus a test-only version from tests/rulesets/.
+
+    The test version starts as a copy of the shipped 2025-01-01 folder; the files in
+    tests/rulesets/<version>/ replace their namesakes, as a policy officer's edit would.
+    """
+    import shutil
+
+    shutil.copytree(REPOSITORY / "rules", target)
+    shutil.copytree(REPOSITORY / "rules" / "2025-01-01", target / version)
+    for changed in (Path(__file__).parent / "rulesets" / version).glob("*.yaml"):
+        shutil.copy(changed, target / version / changed.name)
+    return target
+
+
+@pytest.fixture(scope="session")
+def rules_2026_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Shipped rules and the test-only version 2026-01-01 (labour market training produced by the area)."""
+    return rules_with_version(tmp_path_factory.mktemp("rules-2026") / "rules", "2026-01-01")
+
+
+@pytest.fixture(scope="session")
+def server_2026(database_url: str, rules_2026_dir: Path) -> Iterator[Server]:
+    """The service with both versions loaded, on each database."""
+    settings = Settings(database_url=database_url, rules_dir=rules_2026_dir, pseudonym_key=TEST_PSEUDONYM_KEY)
+    with Server(settings) as running:
+        yield running

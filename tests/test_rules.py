@@ -79,22 +79,26 @@ class TestLoader:
         with pytest.raises(RulesError, match=r"4.2-local-services.yaml"):
             load_rules(rules_copy)
 
-    def test_overlapping_rule_sets_are_refused(self, rules_copy: Path) -> None:
+    def test_a_version_ends_where_the_next_begins_and_overlaps_are_refused(self, rules_copy: Path) -> None:
+        from datetime import date
+
         shutil.copytree(rules_copy / "2025-01-01", rules_copy / "2026-01-01")
         edit(rules_copy / "2026-01-01" / "ruleset.yaml", 'version: "2025-01-01"', 'version: "2026-01-01"')
         edit(rules_copy / "2026-01-01" / "ruleset.yaml", "valid_from: 2025-01-01", "valid_from: 2026-01-01")
-        with pytest.raises(RulesError, match="overlap"):
-            load_rules(rules_copy)
+        loaded = load_rules(rules_copy)
+        assert loaded.in_force(date(2024, 12, 31)) is None
+        assert loaded.in_force(date(2025, 12, 31)).version == "2025-01-01"  # type: ignore[union-attr]
+        assert loaded.in_force(date(2026, 1, 1)).version == "2026-01-01"  # type: ignore[union-attr]
         edit(
             rules_copy / "2025-01-01" / "ruleset.yaml",
             "valid_from: 2025-01-01",
-            "valid_from: 2025-01-01\nvalid_to: 2025-12-31",
+            "valid_from: 2025-01-01\nvalid_to: 2026-01-01",
         )
-        loaded = load_rules(rules_copy)
-        from datetime import date
-
-        assert loaded.in_force(date(2025, 12, 31)).version == "2025-01-01"  # type: ignore[union-attr]
-        assert loaded.in_force(date(2026, 1, 1)).version == "2026-01-01"  # type: ignore[union-attr]
+        with pytest.raises(RulesError, match="overlap"):
+            load_rules(rules_copy)
+        edit(rules_copy / "2025-01-01" / "ruleset.yaml", "valid_to: 2026-01-01", "valid_to: 2025-06-30")
+        gap = load_rules(rules_copy)
+        assert gap.in_force(date(2025, 7, 1)) is None  # a named end leaves a gap: no rules, a 422
 
 
 @pytest.mark.slow
