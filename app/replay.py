@@ -80,15 +80,18 @@ def logged_decisions(session: Session, since: datetime | None, batch: int = 1000
         session.expunge(row)
 
 
-def _check_own_version(row: Decision, rules: Rules, engine: RuleEngine) -> dict[str, Any] | None:
-    """An integrity finding when the decision's own version does not give it back."""
+def _check_own_version(
+    row: Decision, rules: Rules, engine: RuleEngine
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """(an integrity finding or None, the outcome under the decision's own version or None)."""
     own = rules.version(row.ruleset_version)
     finding = {"decision_id": row.decision_id, "seq": row.seq, "ruleset": row.ruleset_version}
     if own is None:
-        return {**finding, "problem": "its rule set is not loaded"}
+        return {**finding, "problem": "its rule set is not loaded"}, None
     problems = []
     if own.sha256 != row.ruleset_sha256:
         problems.append("its rule set's content changed after the decision (sha256 differs)")
+    again = None
     try:
         again = _decide(from_stored(row.event, rules, own), rules, engine)
     except (EventInvalid, RoutingDefect) as error:
@@ -96,7 +99,7 @@ def _check_own_version(row: Decision, rules: Rules, engine: RuleEngine) -> dict[
     else:
         if differing := [key for key in OUTCOME_KEYS if again[key] != row.decision[key]]:
             problems.append(f"replay differs in {', '.join(differing)}")
-    return {**finding, "problem": "; ".join(problems)} if problems else None
+    return ({**finding, "problem": "; ".join(problems)} if problems else None), again
 
 
 def impact(
@@ -113,13 +116,17 @@ def impact(
     started = time.perf_counter()
     for row in logged_decisions(session, since):
         report.decisions += 1
-        if finding := _check_own_version(row, rules, engine):
+        finding, again = _check_own_version(row, rules, engine)
+        if finding:
             report.integrity_findings.append(finding)
-        try:
-            new = _decide(from_stored(row.event, rules, candidate), rules, engine)
-        except (EventInvalid, RoutingDefect) as error:
-            report.refused[f"{row.event_type}: {type(error).__name__}"] += 1
-            continue
+        if again is not None and row.ruleset_version == candidate.version:
+            new = again  # the candidate is the decision's own version: decided once
+        else:
+            try:
+                new = _decide(from_stored(row.event, rules, candidate), rules, engine)
+            except (EventInvalid, RoutingDefect) as error:
+                report.refused[f"{row.event_type}: {type(error).__name__}"] += 1
+                continue
         old = row.decision
         if all(new[key] == old[key] for key in IMPACT_KEYS):
             continue

@@ -1,0 +1,89 @@
+"""Replay throughput: log N decisions (default 100,000) in a fresh SQLite file, then replay them.
+
+`python -m bench.replay [--decisions N]`. The decisions are made by the real decision path
+(validation, engine, outcome) from valid points of the input domain and stored in batches;
+then `impact` replays every one under the candidate (here the same version, so that the
+integrity check runs too) and the rate is printed. Not a test: it measures and prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+from app.db import make_engine, make_sessions
+from app.engine import RuleEngine
+from app.models import Decision
+from app.replay import impact
+from app.routing import decide
+from app.ruleset import load_rules
+from bench.run import valid_events
+from tests.conftest import migrate, rules_with_version
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--decisions", type=int, default=100_000)
+    args = parser.parse_args()
+    # The shipped rules plus the test-only 2026-01-01, so that a real candidate can be replayed too.
+    rules = load_rules(rules_with_version(Path(tempfile.mkdtemp()) / "rules", "2026-01-01"))
+    engine = RuleEngine()
+    for ruleset in rules.rulesets:
+        engine.load(ruleset)
+    sample = valid_events(rules, 40_000)
+    with tempfile.TemporaryDirectory() as folder:
+        url = f"sqlite:///{Path(folder) / 'replay.db'}"
+        migrate(url)
+        _, write = make_sessions(make_engine(url))
+        started = time.perf_counter()
+        for start in range(0, args.decisions, 5000):
+            with write() as session:
+                for number in range(start, min(start + 5000, args.decisions)):
+                    _, event = sample[number % len(sample)]
+                    decision = decide(event, engine=engine, registry=rules.registry)
+                    session.add(
+                        Decision(
+                            decision_id=decision["decision_id"],
+                            client="bench",
+                            event_id=f"e{number}",
+                            request_sha256="0" * 64,
+                            event_type=event.event_type.code,
+                            customer_type=event.customer_type.value,
+                            customer_pseudonym=event.customer_pseudonym,
+                            home_municipality=event.home_municipality,
+                            occurred_at=event.occurred_at,
+                            decided_at=event.occurred_at,
+                            handler_unit=decision["handler"]["unit"],
+                            provider_unit=decision["provider"]["unit"],
+                            customership_unit=(decision["customership"] or {}).get("unit"),
+                            customership_role=(decision["customership"] or {}).get("role"),
+                            cost_group=decision["cost_group"],
+                            rule_id=decision["rule"]["id"],
+                            ruleset_version=decision["rule"]["ruleset"],
+                            ruleset_sha256=decision["rule"]["ruleset_sha256"],
+                            decision=decision,
+                            event=event.normalised(),
+                        )
+                    )
+        print(f"logged {args.decisions:,} decisions in {time.perf_counter() - started:.1f} s")
+        read, _ = make_sessions(make_engine(url))
+        for candidate, how in ((rules.rulesets[0], "own version: decided once"), (rules.rulesets[1], "decided twice")):
+            rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            with read() as session:
+                report = impact(session, rules, engine, candidate)
+            rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            print(
+                f"replay under {candidate.version} ({how}): {report.decisions:,} in {report.seconds:.1f} s, "
+                f"{report.decisions / report.seconds:,.0f}/s; {report.changed} changed, "
+                f"{len(report.integrity_findings)} integrity findings; peak RSS {rss_before // 1024} → "
+                f"{rss_after // 1024} MB"
+            )
+        print(f"{os.cpu_count()} cores")
+
+
+if __name__ == "__main__":
+    main()
