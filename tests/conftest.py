@@ -92,13 +92,13 @@ def free_port() -> int:
 class Server:
     """A real uvicorn server on loopback, running create_app() in a thread."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, log_level: str = "warning") -> None:
         from app.main import create_app
 
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(
-            create_app(settings), host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
+            create_app(settings), host="127.0.0.1", port=self.port, log_level=log_level, lifespan="on"
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
