@@ -276,8 +276,13 @@ def readyz(request: Request) -> JSONResponse:
     """The database answers and the rules are loaded."""
     checks = {"rules": "ok" if getattr(request.app.state, "rules", None) else "not loaded"}
     try:
-        with request.app.state.read_sessions() as session:
+        with request.app.state.write_sessions() as session:
             session.execute(text("SELECT 1 FROM decisions WHERE 1 = 0"))
+            if session.get_bind().dialect.name == "sqlite":
+                # SQLite fails by turning unwritable (disk full, read-only mount) while reads
+                # go on: rewrite the header's user_version with its own value as a write probe.
+                version = int(session.execute(text("PRAGMA user_version")).scalar_one())
+                session.execute(text(f"PRAGMA user_version = {version}"))
         checks["database"] = "ok"
     except Exception as error:  # noqa: BLE001 - any failure means not ready
         checks["database"] = f"unavailable ({type(error).__name__})"
