@@ -25,6 +25,7 @@ class Settings:
     rules_dir: Path = REPOSITORY / "rules"
     pseudonym_key: str | None = None
     max_body_bytes: int = MAX_BODY_BYTES
+    session_secret: str | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -35,6 +36,7 @@ class Settings:
             rules_dir=Path(env.get("REITTI_RULES_DIR", REPOSITORY / "rules")),
             pseudonym_key=env.get("REITTI_PSEUDONYM_KEY") or None,
             max_body_bytes=int(env.get("REITTI_MAX_BODY_BYTES", MAX_BODY_BYTES)),
+            session_secret=env.get("REITTI_SESSION_SECRET") or None,
         )
 
     def sqlite_path(self) -> Path | None:
