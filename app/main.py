@@ -19,6 +19,8 @@ from app.db import make_engine, make_sessions
 from app.engine import RuleEngine
 from app.errors import BodyTooLarge, install_error_handlers, problem_response
 from app.ruleset import load_rules
+from app.ui import install_ui
+from app.web_auth import session_secret
 
 API_DESCRIPTION = (
     "Routes jobseeker and employer events of the Oulu employment area by its plan for "
@@ -121,6 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.diffs = {}
         app.state.diff_lock = threading.Lock()
+        app.state.session_secret = session_secret(settings)
         try:
             yield
         finally:
@@ -133,6 +136,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.rules = None
     install_error_handlers(app)
     app.include_router(router)
+    install_ui(app)
     app.add_middleware(RulesetHeader, fastapi_app=app)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     return app

@@ -89,12 +89,19 @@ def free_port() -> int:
         return port
 
 
+TEST_SESSION_SECRET = "test-session-secret"
+
+
 class Server:
     """A real uvicorn server on loopback, running create_app() in a thread."""
 
     def __init__(self, settings: Settings) -> None:
+        from dataclasses import replace
+
         from app.main import create_app
 
+        # Every test server signs UI sessions with the test secret unless the test names one.
+        settings = replace(settings, session_secret=settings.session_secret or TEST_SESSION_SECRET)
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(
@@ -196,3 +203,4 @@ def server_2026(database_url: str, rules_2026_dir: Path) -> Iterator[Server]:
     settings = Settings(database_url=database_url, rules_dir=rules_2026_dir, pseudonym_key=TEST_PSEUDONYM_KEY)
     with Server(settings) as running:
         yield running
+
