@@ -204,3 +204,40 @@ def server_2026(database_url: str, rules_2026_dir: Path) -> Iterator[Server]:
     with Server(settings) as running:
         yield running
 
+
+# --- the web UI ------------------------------------------------------------------------
+
+UserMaker = Callable[..., tuple[str, str]]
+TEST_PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def make_user(database_url: str, api: httpx.Client) -> Iterator[UserMaker]:
+    """Make a UI account in the test database; returns (username, password).
+
+    It leans on `api` to empty the decision log after the test, and removes its users.
+    """
+    from app.models import User
+    from app.web_auth import create_user
+
+    engine = make_engine(database_url)
+    _, write = make_sessions(engine)
+
+    def make(
+        username: str, role: str = "coach", municipality: str | None = "244", display_name: str = ""
+    ) -> tuple[str, str]:
+        with write() as session:
+            create_user(
+                session,
+                username=username,
+                display_name=display_name or username.title(),
+                role=Role(role),
+                municipality=municipality if role == "coach" else None,
+                password=TEST_PASSWORD,
+            )
+        return username, TEST_PASSWORD
+
+    yield make
+    with engine.begin() as connection:
+        connection.execute(User.__table__.delete())
+    engine.dispose()
