@@ -34,6 +34,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -689,15 +690,15 @@ def _error_page(request: Request, error: Exception) -> Response:
         status, key = 503, "503"
     if status >= 500:
         log.error("%s %s: %s", request.method, request.url.path, type(error).__name__, exc_info=status == 500)
-    language = _language(request)
-    t = Translator(language, request.app.state.rules.registry) if request.app.state.rules else None
-    html = (
-        _templates()
-        .get_template("error.html")
-        .render(t=t, lang=language, user=None, status=status, key=key, here=_here(request), csrf_token="")
-    )
+    user = None
+    if status < 500:  # the menu stays, so that a coach who took a wrong turn can go on
+        try:
+            with request.app.state.read_sessions() as session:
+                user = web_auth.current_user(request, session)
+        except OperationalError:
+            user = None
     headers = {"Retry-After": "5"} if status == 503 else {}
-    return HTMLResponse(html, status_code=status, headers=headers)
+    return _render(request, "error.html", user=user, status=status, headers=headers, key=key)
 
 
 Handler = Callable[[Request, Any], Response | Awaitable[Response]]
@@ -708,7 +709,7 @@ def _html_for_ui(api_handler: Handler) -> Handler:
 
     async def handle(request: Request, error: Exception) -> Response:
         if request.url.path == "/" or request.url.path.startswith("/ui"):
-            return _error_page(request, error)
+            return await run_in_threadpool(_error_page, request, error)  # it may read the user
         response = api_handler(request, error)
         return await response if inspect.isawaitable(response) else response
 
