@@ -20,7 +20,6 @@ from app.engine import RuleEngine
 from app.errors import BodyTooLarge, install_error_handlers, problem_response
 from app.ruleset import load_rules
 from app.ui import install_ui
-from app.web_auth import session_secret
 
 API_DESCRIPTION = (
     "Routes jobseeker and employer events of the Oulu employment area by its plan for "
@@ -123,7 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.diffs = {}
         app.state.diff_lock = threading.Lock()
-        app.state.session_secret = session_secret(settings)
+        app.state.session_secret = settings.resolve_session_secret()
         try:
             yield
         finally:

@@ -20,8 +20,6 @@ import base64
 import hashlib
 import hmac
 import json
-import logging
-import os
 import re
 import secrets
 import threading
@@ -36,11 +34,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.auth import UI_CLIENT_PREFIX, Principal
-from app.config import Settings
 from app.errors import ReittiError
 from app.models import Role, User
-
-log = logging.getLogger("reitti")
 
 SESSION_COOKIE = "reitti_session"
 COOKIE_PATH = "/ui"
@@ -195,36 +190,6 @@ def check_password(session: Session, username: str, password: str) -> User | Non
 
 
 # --- sessions ------------------------------------------------------------------------
-
-
-def session_secret(settings: Settings) -> bytes:
-    """The key that signs session cookies: REITTI_SESSION_SECRET, or one kept beside the SQLite file.
-
-    Like the pseudonym key, a random secret is made on first run beside a SQLite
-    database, with a warning. Several workers may start at once: the file is made with
-    O_EXCL and whoever loses the race reads the winner's. PostgreSQL means production:
-    there the variable must be set.
-    """
-    if settings.session_secret:
-        return settings.session_secret.encode("utf-8")
-    database = settings.sqlite_path()
-    if database is None:
-        raise RuntimeError("REITTI_SESSION_SECRET must be set when the database is not a SQLite file")
-    key_file = database.with_name(database.name + ".session-secret")
-    key_file.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        log.warning("REITTI_SESSION_SECRET is not set: using the secret kept in %s", key_file)
-    else:
-        with os.fdopen(descriptor, "w") as handle:
-            handle.write(secrets.token_hex(32))
-        log.warning("REITTI_SESSION_SECRET is not set: made a random secret in %s; set it in production", key_file)
-    for _ in range(50):  # the winner may not have written it yet
-        if secret := key_file.read_text().strip():
-            return secret.encode("utf-8")
-        time.sleep(0.01)
-    raise RuntimeError(f"{key_file} is empty")
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ import httpx
 import pytest
 from sqlalchemy import select, text
 
-from app.config import REPOSITORY
+from app.config import REPOSITORY, Settings
 from app.db import make_engine
 from app.i18n import catalogue
 from app.identity import pseudonymise
@@ -426,6 +426,14 @@ class TestAccounts:
         engine.dispose()
         assert [name for name, _ in stored] == ["kaisa"]
         assert verify_password("a long enough password", stored[0][1])
+
+    def test_the_session_secret_is_kept_beside_sqlite_and_required_elsewhere(self, tmp_path: Path) -> None:
+        with pytest.raises(RuntimeError, match="REITTI_SESSION_SECRET must be set"):
+            Settings(database_url="postgresql://postgres@127.0.0.1/reitti").resolve_session_secret()
+        settings = Settings(database_url=f"sqlite:///{tmp_path / 'reitti.db'}")
+        assert settings.resolve_session_secret() == settings.resolve_session_secret()
+        assert (tmp_path / "reitti.db.session-secret").stat().st_mode & 0o777 == 0o600
+        assert Settings(session_secret="given").resolve_session_secret() == b"given"
 
     def test_no_api_key_may_take_a_ui_clients_name(self, tmp_path: Path) -> None:
         from tests.conftest import migrate
