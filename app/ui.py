@@ -655,16 +655,28 @@ def decisions_page(
 
 
 @router.get("/admin")
-def admin_page(request: Request, user: UserDep, session: ReadSessionDep) -> HTMLResponse:
+def admin_page(request: Request, user: UserDep, session: ReadSessionDep, language: LanguageDep) -> HTMLResponse:
     """API keys and users, never a key or a password hash."""
     _require(user, Role.admin)
-    return _render(
-        request,
-        "admin.html",
-        user=user,
-        keys=session.scalars(select(ApiKey).order_by(ApiKey.id)).all(),
-        users=session.scalars(select(User).order_by(User.id)).all(),
-    )
+    t = Translator(language, request.app.state.rules.registry)
+
+    def when(moment: datetime) -> str:
+        return _format_time(language, moment)
+
+    def where(municipality: str | None) -> str:
+        return t.municipality(municipality) if municipality else "–"
+
+    keys = [
+        [str(k.id), f"{k.prefix}…", k.name, t(f"roles.{k.role}"), where(k.municipality), when(k.created_at),
+         t("admin.revoked", date=when(k.revoked_at)) if k.revoked_at else t("admin.active")]
+        for k in session.scalars(select(ApiKey).order_by(ApiKey.id))
+    ]  # fmt: skip
+    users = [
+        [str(u.id), u.username, u.display_name, t(f"roles.{u.role}"), where(u.municipality), when(u.created_at),
+         t("admin.disabled", date=when(u.disabled_at)) if u.disabled_at else t("admin.active")]
+        for u in session.scalars(select(User).order_by(User.id))
+    ]  # fmt: skip
+    return _render(request, "admin.html", user=user, keys=keys, users=users)
 
 
 # --- errors, headers, installation ----------------------------------------------------
