@@ -1,13 +1,13 @@
 # Two commands on a fresh machine:
 #   make run    set everything up, migrate a SQLite database, serve on 127.0.0.1:8000
-#   make test   set everything up and run the whole suite on SQLite and PostgreSQL
+#   make test   set everything up and run the whole suite on SQLite and PostgreSQL, the UI in Chromium
 
 # durable-rules builds for Python 3.11 and 3.12, not 3.13: take the first that is here.
 PYTHON ?= $(shell for p in python3.11 python3.12; do command -v $$p && break; done)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint check postgres bench clean
+.PHONY: run test lint check postgres chromium bench clean
 
 $(BIN)/reitti: pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Reitti needs Python 3.11 or 3.12 (durable-rules has no 3.13 build)"; exit 1; }
@@ -26,7 +26,13 @@ postgres:
 	@for i in $$(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && exit 0; sleep 1; done; \
 	  echo "PostgreSQL is not answering on 127.0.0.1:5432"; exit 1
 
-test: $(BIN)/reitti postgres
+# Debian's Chromium for the browser tests: Playwright drives it and downloads no browser of its own.
+chromium:
+	@test -x /usr/bin/chromium || { \
+	  SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
+	  $$SUDO apt-get update -q && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
+
+test: $(BIN)/reitti postgres chromium
 	$(BIN)/pytest
 
 lint: $(BIN)/reitti

@@ -14,6 +14,8 @@ from app.errors import Forbidden, Unauthenticated
 from app.models import ApiKey, Role
 
 KEY_PREFIX = "reitti_"
+# A person's decisions in the web UI are logged as the client `ui:<username>`.
+UI_CLIENT_PREFIX = "ui:"
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,8 @@ def create_key(session: Session, *, role: Role, name: str, municipality: str | N
         raise ValueError("a coach key needs --municipality")
     if role is not Role.coach and municipality is not None:
         raise ValueError("only a coach key belongs to a municipality")
+    if name.startswith(UI_CLIENT_PREFIX):
+        raise ValueError(f"a key's name may not begin with {UI_CLIENT_PREFIX!r}: those are the web UI's users")
     plain = KEY_PREFIX + secrets.token_urlsafe(32)
     row = ApiKey(
         name=name,

@@ -245,6 +245,74 @@ def _rules_impact(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if report.integrity_findings else 0
 
 
+def _read_password(args: argparse.Namespace) -> str:
+    """The new password: one line of standard input, or typed twice at a prompt."""
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    import getpass
+
+    password = getpass.getpass("password: ")
+    if getpass.getpass("again: ") != password:
+        raise ValueError("the two passwords differ")
+    return password
+
+
+def _users_create(args: argparse.Namespace, settings: Settings) -> int:
+    from app.db import make_engine, make_sessions
+    from app.models import Role
+    from app.web_auth import create_user
+
+    if args.municipality is not None and args.municipality not in _municipalities(settings):
+        print(f"error: {args.municipality!r} is not a municipality code", file=sys.stderr)
+        return 2
+    _, write = make_sessions(make_engine(settings.database_url))
+    try:
+        password = _read_password(args)
+        with write() as session:
+            row = create_user(
+                session,
+                username=args.name,
+                display_name=args.display_name or args.name,
+                role=Role(args.role),
+                municipality=args.municipality,
+                password=password,
+            )
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    where = f", municipality {row.municipality}" if row.municipality else ""
+    print(f"user {row.id} {row.username} ({row.role}{where}) can log in at /ui")
+    return 0
+
+
+def _users_disable(args: argparse.Namespace, settings: Settings) -> int:
+    from app.db import make_engine, make_sessions
+    from app.web_auth import disable_user
+
+    _, write = make_sessions(make_engine(settings.database_url))
+    with write() as session:
+        row = disable_user(session, username=args.name)
+    if row is None:
+        print(f"error: no user {args.name}", file=sys.stderr)
+        return 1
+    print(f"user {row.username} disabled at {row.disabled_at:%Y-%m-%d %H:%M:%S %Z}")
+    return 0
+
+
+def _users_list(args: argparse.Namespace, settings: Settings) -> int:
+    from sqlalchemy import select
+
+    from app.db import make_engine, make_sessions
+    from app.models import User
+
+    read, _ = make_sessions(make_engine(settings.database_url))
+    with read() as session:
+        for row in session.scalars(select(User).order_by(User.id)):
+            state = f"disabled {row.disabled_at:%Y-%m-%d}" if row.disabled_at else "active"
+            print(f"{row.id}\t{row.username}\t{row.role}\t{row.municipality or '-'}\t{row.display_name}\t{state}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     """The command line."""
     top = argparse.ArgumentParser(prog="reitti", description="Reitti: routing by the Oulu employment area's plan.")
@@ -271,6 +339,21 @@ def parser() -> argparse.ArgumentParser:
     revoke.add_argument("key_id", type=int)
     revoke.set_defaults(run=_keys_revoke)
     keys.add_parser("list", help="list the keys (never the keys themselves)").set_defaults(run=_keys_list)
+
+    users = commands.add_parser("users", help="accounts of the web UI").add_subparsers(
+        dest="users_command", required=True
+    )
+    make = users.add_parser("create", help="make an account; the password is asked for, or read from stdin")
+    make.add_argument("--role", required=True, choices=["coach", "auditor", "admin"])
+    make.add_argument("--name", required=True, help="the login name (lower case)")
+    make.add_argument("--municipality", help="a coach's municipality code")
+    make.add_argument("--display-name", help="the name shown in the UI (default: the login name)")
+    make.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
+    make.set_defaults(run=_users_create)
+    disable = users.add_parser("disable", help="end an account; its sessions end at once")
+    disable.add_argument("name")
+    disable.set_defaults(run=_users_disable)
+    users.add_parser("list", help="list the accounts (never a password hash)").set_defaults(run=_users_list)
 
     rules = commands.add_parser("rules", help="the rules").add_subparsers(dest="rules_command", required=True)
     rules.add_parser("check", help="validate rules/ and print versions and sha256").set_defaults(run=_rules_check)

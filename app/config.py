@@ -25,6 +25,7 @@ class Settings:
     rules_dir: Path = REPOSITORY / "rules"
     pseudonym_key: str | None = None
     max_body_bytes: int = MAX_BODY_BYTES
+    session_secret: str | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -35,6 +36,7 @@ class Settings:
             rules_dir=Path(env.get("REITTI_RULES_DIR", REPOSITORY / "rules")),
             pseudonym_key=env.get("REITTI_PSEUDONYM_KEY") or None,
             max_body_bytes=int(env.get("REITTI_MAX_BODY_BYTES", MAX_BODY_BYTES)),
+            session_secret=env.get("REITTI_SESSION_SECRET") or None,
         )
 
     def sqlite_path(self) -> Path | None:
@@ -44,6 +46,14 @@ class Settings:
             return None
         return Path(url.database)
 
+    def resolve_session_secret(self) -> bytes:
+        """The key that signs the UI's session cookies: the variable, or one kept beside the SQLite file.
+
+        Like the pseudonym key it is made once beside a SQLite database, with a warning;
+        on PostgreSQL (production) the service refuses to start without REITTI_SESSION_SECRET.
+        """
+        return self._key(self.session_secret, "REITTI_SESSION_SECRET", ".session-secret")
+
     def resolve_pseudonym_key(self) -> bytes:
         """The HMAC key for pseudonyms: the variable, or a key kept beside the SQLite file.
 
@@ -51,20 +61,22 @@ class Settings:
         it beside the SQLite file, so that pseudonyms stay stable across restarts. Losing
         that file makes old pseudonyms unsearchable: production sets the variable.
         """
-        if self.pseudonym_key:
-            return self.pseudonym_key.encode("utf-8")
+        return self._key(self.pseudonym_key, "REITTI_PSEUDONYM_KEY", ".pseudonym-key")
+
+    def _key(self, value: str | None, variable: str, suffix: str) -> bytes:
+        """A key from its variable; without it, one made once and kept beside the SQLite file."""
+        if value:
+            return value.encode("utf-8")
         database = self.sqlite_path()
         if database is None:
-            raise RuntimeError("REITTI_PSEUDONYM_KEY must be set when the database is not a SQLite file")
-        key_file = database.with_name(database.name + ".pseudonym-key")
+            raise RuntimeError(f"{variable} must be set when the database is not a SQLite file")
+        key_file = database.with_name(database.name + suffix)
         if not key_file.exists():
             key_file.parent.mkdir(parents=True, exist_ok=True)
             descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(descriptor, "w") as handle:
                 handle.write(secrets.token_hex(32))
-            log.warning(
-                "REITTI_PSEUDONYM_KEY is not set: made a random key in %s; set the variable in production", key_file
-            )
+            log.warning("%s is not set: made a random key in %s; set the variable in production", variable, key_file)
         else:
-            log.warning("REITTI_PSEUDONYM_KEY is not set: using the key kept in %s", key_file)
+            log.warning("%s is not set: using the key kept in %s", variable, key_file)
         return key_file.read_text().strip().encode("utf-8")

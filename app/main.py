@@ -20,6 +20,7 @@ from app.db import make_engine, make_sessions
 from app.engine import RuleEngine
 from app.errors import BodyTooLarge, install_error_handlers, problem_response
 from app.ruleset import load_rules
+from app.ui import install_ui
 
 API_DESCRIPTION = (
     "Routes jobseeker and employer events of the Oulu employment area by its plan for "
@@ -141,6 +142,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.diffs = {}
         app.state.diff_lock = threading.Lock()
+        app.state.session_secret = settings.resolve_session_secret()
         try:
             yield
         finally:
@@ -155,6 +157,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(router)
     app.include_router(operations)
     _problem_media_type(app)
+    install_ui(app)
     app.add_middleware(RulesetHeader, fastapi_app=app)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     return app

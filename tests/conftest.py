@@ -89,12 +89,19 @@ def free_port() -> int:
         return port
 
 
+TEST_SESSION_SECRET = "test-session-secret"
+
+
 class Server:
     """A real uvicorn server on loopback, running create_app() in a thread."""
 
     def __init__(self, settings: Settings, log_level: str = "warning") -> None:
+        from dataclasses import replace
+
         from app.main import create_app
 
+        # Every test server signs UI sessions with the test secret unless the test names one.
+        settings = replace(settings, session_secret=settings.session_secret or TEST_SESSION_SECRET)
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(
@@ -196,3 +203,41 @@ def server_2026(database_url: str, rules_2026_dir: Path) -> Iterator[Server]:
     settings = Settings(database_url=database_url, rules_dir=rules_2026_dir, pseudonym_key=TEST_PSEUDONYM_KEY)
     with Server(settings) as running:
         yield running
+
+
+# --- the web UI ------------------------------------------------------------------------
+
+UserMaker = Callable[..., tuple[str, str]]
+TEST_PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def make_user(database_url: str, api: httpx.Client) -> Iterator[UserMaker]:
+    """Make a UI account in the test database; returns (username, password).
+
+    It leans on `api` to empty the decision log after the test, and removes its users.
+    """
+    from app.models import User
+    from app.web_auth import create_user
+
+    engine = make_engine(database_url)
+    _, write = make_sessions(engine)
+
+    def make(
+        username: str, role: str = "coach", municipality: str | None = "244", display_name: str = ""
+    ) -> tuple[str, str]:
+        with write() as session:
+            create_user(
+                session,
+                username=username,
+                display_name=display_name or username.title(),
+                role=Role(role),
+                municipality=municipality if role == "coach" else None,
+                password=TEST_PASSWORD,
+            )
+        return username, TEST_PASSWORD
+
+    yield make
+    with engine.begin() as connection:
+        connection.execute(User.__table__.delete())
+    engine.dispose()

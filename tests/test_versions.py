@@ -185,7 +185,9 @@ class TestImpact:
     def test_a_rule_set_edited_in_place_is_an_integrity_finding(
         self, client_2026: httpx.Client, make_key: KeyMaker, database_url: str, tmp_path: Path
     ) -> None:
-        response = client_2026.post("/v1/events", json=referral("e1", "2025-05-05T10:00:00+03:00"), headers=make_key())
+        key = make_key(name="edited-in-place")
+        response = client_2026.post("/v1/events", json=referral("edited-1", "2025-05-05T10:00:00+03:00"), headers=key)
+        assert response.status_code == 201, response.text
         decision_id = response.json()["decision_id"]
         edited = tmp_path / "rules"
         shutil.copytree(REPOSITORY / "rules", edited)

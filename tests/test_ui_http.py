@@ -1,0 +1,457 @@
+"""The web UI over plain HTTP: sessions, CSRF, throttling, headers, scope, and the texts."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select, text
+
+from app.config import REPOSITORY, Settings
+from app.db import make_engine
+from app.i18n import catalogue
+from app.identity import pseudonymise
+from app.models import Decision
+from app.ruleset import AttributeType, Rules
+from app.web_auth import SESSION_COOKIE, WebSession, encode_session, hash_password, verify_password
+from tests.conftest import (
+    TEST_PSEUDONYM_KEY,
+    TEST_SESSION_SECRET,
+    KeyMaker,
+    Server,
+    UserMaker,
+    count_rows,
+)
+from tests.test_api_events import IDENTITY_CODE, oeo_start
+
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+class Visitor:
+    """A browser without a browser: keeps the UI's cookies (Secure ones too, over loopback HTTP)."""
+
+    def __init__(self, server: Server) -> None:
+        self.client = httpx.Client(base_url=server.base_url, timeout=30, follow_redirects=False)
+        self.cookies: dict[str, str] = {}
+        self.set_cookies: list[str] = []
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        headers = dict(kwargs.pop("headers", {}))
+        if self.cookies:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        response = self.client.request(method, path, headers=headers, **kwargs)
+        for header in response.headers.get_list("set-cookie"):
+            self.set_cookies.append(header)
+            name, _, value = header.split(";")[0].partition("=")
+            self.cookies[name] = value
+        return response
+
+    def get(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, data: dict[str, str], **kwargs: Any) -> httpx.Response:
+        return self.request("POST", path, data=data, **kwargs)
+
+    def token(self, path: str) -> str:
+        """The CSRF token of the first form on a page."""
+        match = CSRF.search(self.get(path).text)
+        assert match, f"no form on {path}"
+        return match.group(1)
+
+    def login(self, username: str, password: str) -> httpx.Response:
+        response = self.post(
+            "/ui/login", {"csrf_token": self.token("/ui/login"), "username": username, "password": password}
+        )
+        return response
+
+    def route(self, event_type: str = "oeo.start", **fields: str) -> httpx.Response:
+        """Fill the route form as shown, with `fields` on top, and send it."""
+        page = self.get(f"/ui/route?event_type={event_type}").text
+        form = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page))
+        form["occurred_at"] = re.search(r'name="occurred_at" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+        form.update({"customer_type": "jobseeker", "home_municipality": "244", **fields})
+        return self.post("/ui/route", form)
+
+
+VisitorMaker = Callable[[], Visitor]
+
+
+@pytest.fixture
+def new_visitor(server: Server) -> Iterator[VisitorMaker]:
+    """Make visitors of the test server; their connections are closed after the test."""
+    made: list[Visitor] = []
+
+    def make() -> Visitor:
+        made.append(Visitor(server))
+        return made[-1]
+
+    yield make
+    for visitor in made:
+        visitor.client.close()
+
+
+@pytest.fixture
+def visitor(new_visitor: VisitorMaker) -> Visitor:
+    return new_visitor()
+
+
+def _cookie_attributes(header: str) -> set[str]:
+    return {part.strip().lower() for part in header.split(";")[1:]}
+
+
+class TestLogin:
+    def test_login_page_gives_an_anonymous_session_cookie_that_scripts_cannot_read(self, visitor: Visitor) -> None:
+        response = visitor.get("/ui/login")
+        assert response.status_code == 200
+        (cookie,) = [c for c in visitor.set_cookies if c.startswith(f"{SESSION_COOKIE}=")]
+        attributes = _cookie_attributes(cookie)
+        assert {"httponly", "secure", "samesite=lax", "path=/ui"} <= attributes
+
+    def test_right_password_starts_a_new_session_and_goes_to_the_route_page(
+        self, visitor: Visitor, make_user: UserMaker
+    ) -> None:
+        name, password = make_user("kaisa")
+        visitor.get("/ui/login")
+        before = visitor.cookies[SESSION_COOKIE]
+        response = visitor.login(name, password)
+        assert response.status_code == 303
+        assert visitor.cookies[SESSION_COOKIE] != before  # no session fixation
+        assert visitor.get("/ui").headers["location"] == "/ui/route"
+        assert "Kaisa" in visitor.get("/ui/route").text
+
+    def test_wrong_password_and_unknown_name_get_the_same_answer(self, visitor: Visitor, make_user: UserMaker) -> None:
+        name, _ = make_user("kalle")
+        wrong = visitor.login(name, "not the password")
+        unknown = visitor.login("nobody", "not the password")
+        assert wrong.status_code == unknown.status_code == 401
+        assert "Käyttäjätunnus tai salasana on väärin." in wrong.text
+        assert "Käyttäjätunnus tai salasana on väärin." in unknown.text
+
+    def test_five_failures_for_a_name_refuse_even_the_right_password_for_a_while(
+        self, visitor: Visitor, make_user: UserMaker
+    ) -> None:
+        name, password = make_user("throttled")
+        for _ in range(5):
+            assert visitor.login(name, "guess").status_code == 401
+        refused = visitor.login(name, password)
+        assert refused.status_code == 429
+        assert int(refused.headers["retry-after"]) > 0
+        assert "Liian monta epäonnistunutta kirjautumista" in refused.text
+
+    def test_login_returns_to_the_page_asked_for_but_never_to_another_site(
+        self, visitor: Visitor, make_user: UserMaker
+    ) -> None:
+        name, password = make_user("nextpage")
+        asked = visitor.get("/ui/decisions?event_type=oeo.start")
+        assert asked.status_code == 303
+        assert asked.headers["location"] == "/ui/login?next=/ui/decisions%3Fevent_type%3Doeo.start"
+        token = visitor.token(asked.headers["location"])
+        data = {"csrf_token": token, "username": name, "password": password, "next": "https://evil.example/ui"}
+        assert visitor.post("/ui/login", data).headers["location"] == "/ui"
+
+    def test_logout_ends_the_session(self, visitor: Visitor, make_user: UserMaker) -> None:
+        visitor.login(*make_user("leaving"))
+        response = visitor.post("/ui/logout", {"csrf_token": visitor.token("/ui/route")})
+        assert response.status_code == 303
+        assert visitor.get("/ui/route").status_code == 303
+
+    def test_a_disabled_account_is_out_at_its_next_request(
+        self, visitor: Visitor, make_user: UserMaker, database_url: str
+    ) -> None:
+        visitor.login(*make_user("disabled"))
+        assert visitor.get("/ui/route").status_code == 200
+        engine = make_engine(database_url)
+        with engine.begin() as connection:
+            connection.execute(text("UPDATE users SET disabled_at = CURRENT_TIMESTAMP WHERE username = 'disabled'"))
+        engine.dispose()
+        assert visitor.get("/ui/route").status_code == 303
+
+
+class TestSessionCannotBeForged:
+    def _signed_in(self, visitor: Visitor, make_user: UserMaker, name: str) -> str:
+        visitor.login(*make_user(name))
+        return visitor.cookies[SESSION_COOKIE]
+
+    def test_a_changed_payload_with_the_old_signature_is_a_visitor_again(
+        self, visitor: Visitor, make_user: UserMaker
+    ) -> None:
+        cookie = self._signed_in(visitor, make_user, "forger")
+        payload, signature = cookie.split(".")
+        data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        data["uid"] += 1
+        forged = base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+        visitor.cookies[SESSION_COOKIE] = f"{forged}.{signature}"
+        assert visitor.get("/ui/route").status_code == 303
+
+    def test_a_session_signed_with_another_secret_is_refused(self, visitor: Visitor, make_user: UserMaker) -> None:
+        cookie = self._signed_in(visitor, make_user, "othersecret")
+        payload = json.loads(base64.urlsafe_b64decode(cookie.split(".")[0] + "=="))
+        session = WebSession(sid="x", user_id=payload["uid"], password=payload["pw"])
+        visitor.cookies[SESSION_COOKIE] = encode_session(b"not-the-secret", session)
+        assert visitor.get("/ui/route").status_code == 303
+        # The same session signed with the right secret is accepted: the test tests the signature.
+        visitor.cookies[SESSION_COOKIE] = encode_session(TEST_SESSION_SECRET.encode(), session)
+        assert visitor.get("/ui/route").status_code == 200
+
+    def test_a_session_older_than_a_working_day_has_ended(self, visitor: Visitor, make_user: UserMaker) -> None:
+        cookie = self._signed_in(visitor, make_user, "oldsession")
+        payload = json.loads(base64.urlsafe_b64decode(cookie.split(".")[0] + "=="))
+        old = WebSession(sid="x", user_id=payload["uid"], password=payload["pw"], issued=int(time.time()) - 9 * 3600)
+        visitor.cookies[SESSION_COOKIE] = encode_session(TEST_SESSION_SECRET.encode(), old)
+        assert visitor.get("/ui/route").status_code == 303
+
+    def test_a_new_password_ends_the_sessions_made_with_the_old_one(
+        self, visitor: Visitor, make_user: UserMaker, database_url: str
+    ) -> None:
+        self._signed_in(visitor, make_user, "newpassword")
+        engine = make_engine(database_url)
+        with engine.begin() as connection:
+            connection.execute(
+                text("UPDATE users SET password_hash = :hash WHERE username = 'newpassword'"),
+                {"hash": hash_password("another long password")},
+            )
+        engine.dispose()
+        assert visitor.get("/ui/route").status_code == 303
+
+
+class TestCsrf:
+    def test_login_without_the_token_is_refused(self, visitor: Visitor, make_user: UserMaker) -> None:
+        name, password = make_user("nocsrf")
+        visitor.get("/ui/login")
+        response = visitor.post("/ui/login", {"username": name, "password": password})
+        assert response.status_code == 403
+        assert "Lomake on vanhentunut" in response.text
+        assert "text/html" in response.headers["content-type"]
+
+    def test_a_token_of_another_session_is_refused(
+        self, visitor: Visitor, new_visitor: VisitorMaker, make_user: UserMaker, database_url: str
+    ) -> None:
+        visitor.login(*make_user("victim"))
+        attacker = new_visitor()
+        attacker.login(*make_user("attacker"))
+        stolen = attacker.token("/ui/route")
+        response = visitor.route(csrf_token=stolen, customer_id=IDENTITY_CODE)
+        assert response.status_code == 403
+        assert count_rows(database_url) == 0
+
+    def test_a_form_without_a_session_cookie_is_refused(self, server: Server) -> None:
+        response = httpx.post(f"{server.base_url}/ui/logout", data={"csrf_token": "x"})
+        assert response.status_code == 403
+
+
+class TestSecurityHeaders:
+    def test_pages_forbid_inline_scripts_framing_sniffing_and_caching(self, visitor: Visitor) -> None:
+        headers = visitor.get("/ui/login").headers
+        policy = headers["content-security-policy"]
+        assert "script-src 'self'" in policy
+        assert "unsafe-inline" not in policy
+        assert "frame-ancestors 'none'" in policy
+        assert headers["x-content-type-options"] == "nosniff"
+        assert headers["x-frame-options"] == "DENY"
+        assert headers["cache-control"] == "no-store"
+
+    def test_pages_have_no_inline_script_or_style(self, visitor: Visitor, make_user: UserMaker) -> None:
+        visitor.login(*make_user("inline"))
+        for path in ("/ui/login", "/ui/route?event_type=career_guidance", "/ui/decisions"):
+            page = visitor.get(path).text
+            assert "<script>" not in page
+            assert " style=" not in page
+            assert "<style" not in page
+
+    def test_the_script_is_served_from_the_app(self, visitor: Visitor) -> None:
+        response = visitor.get("/ui/static/reitti.js")
+        assert response.status_code == 200
+        assert "javascript" in response.headers["content-type"]
+        assert response.headers["x-content-type-options"] == "nosniff"
+
+    def test_the_api_keeps_its_own_answers(self, server: Server) -> None:
+        response = httpx.get(f"{server.base_url}/v1/decisions/nope")
+        assert response.headers["content-type"] == "application/problem+json"
+        assert "content-security-policy" not in response.headers
+
+    def test_the_root_goes_to_the_ui(self, server: Server) -> None:
+        response = httpx.get(f"{server.base_url}/")
+        assert response.status_code == 303
+        assert response.headers["location"] == "/ui"
+
+
+class TestRouteOverHttp:
+    def test_the_decision_is_the_apis_with_the_coach_as_client_and_the_id_as_its_pseudonym(
+        self, visitor: Visitor, make_user: UserMaker, database_url: str
+    ) -> None:
+        visitor.login(*make_user("router"))
+        response = visitor.route(customer_id=IDENTITY_CODE, language="fi")
+        assert response.status_code == 303
+        page = visitor.get(response.headers["location"])
+        assert IDENTITY_CODE not in page.text
+        engine = make_engine(database_url)
+        with engine.connect() as connection:
+            row = connection.execute(select(Decision.client, Decision.customer_pseudonym, Decision.handler_unit)).one()
+        engine.dispose()
+        assert row == ("ui:router", pseudonymise(TEST_PSEUDONYM_KEY.encode(), IDENTITY_CODE), "central-oeo")
+
+    def test_sending_the_same_form_twice_makes_one_decision(
+        self, visitor: Visitor, make_user: UserMaker, database_url: str
+    ) -> None:
+        visitor.login(*make_user("twice"))
+        page = visitor.get("/ui/route?event_type=oeo.start").text
+        form = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page))
+        form.update(occurred_at="2025-03-03T09:15", home_municipality="244", customer_id=IDENTITY_CODE)
+        first, second = visitor.post("/ui/route", form), visitor.post("/ui/route", form)
+        assert first.headers["location"] == second.headers["location"]
+        assert count_rows(database_url) == 1
+
+    def test_an_invalid_identity_code_is_refused_at_its_field_and_not_shown_back(
+        self, visitor: Visitor, make_user: UserMaker, database_url: str
+    ) -> None:
+        visitor.login(*make_user("typo"))
+        response = visitor.route(customer_id="131052-308X")
+        assert response.status_code == 422
+        assert 'id="customer_id-error"' in response.text
+        assert "131052-308X" not in response.text
+        assert count_rows(database_url) == 0
+
+    def test_only_a_coach_routes(self, visitor: Visitor, make_user: UserMaker) -> None:
+        visitor.login(*make_user("auditor", role="auditor"))
+        assert visitor.get("/ui/route").status_code == 403
+
+
+class TestScope:
+    def test_a_coach_of_ii_gets_404_for_a_kempele_decision_in_the_chosen_language(
+        self, visitor: Visitor, api: httpx.Client, make_key: KeyMaker, make_user: UserMaker
+    ) -> None:
+        decision = api.post("/v1/events", json=oeo_start(), headers=make_key()).json()
+        visitor.login(*make_user("ii", municipality="139"))
+        response = visitor.get(f"/ui/decisions/{decision['decision_id']}")
+        assert response.status_code == 404
+        assert "Sivua ei löydy" in response.text
+        visitor.get("/ui/lang/en")
+        assert "Not found" in visitor.get(f"/ui/decisions/{decision['decision_id']}").text
+        assert decision["decision_id"] not in visitor.get("/ui/decisions").text
+
+    def test_a_coach_of_kempele_and_an_auditor_see_it(
+        self, new_visitor: VisitorMaker, api: httpx.Client, make_key: KeyMaker, make_user: UserMaker
+    ) -> None:
+        decision = api.post("/v1/events", json=oeo_start(), headers=make_key()).json()
+        for name, role in (("kempele", "coach"), ("auditor", "auditor")):
+            visitor = new_visitor()
+            visitor.login(*make_user(name, role=role))
+            assert visitor.get(f"/ui/decisions/{decision['decision_id']}").status_code == 200
+            assert decision["decision_id"] in visitor.get("/ui/decisions").text
+
+    def test_the_admin_page_lists_keys_and_users_for_admins_only(
+        self, new_visitor: VisitorMaker, make_key: KeyMaker, make_user: UserMaker
+    ) -> None:
+        make_key(name="ura-integration")
+        admin, coach = new_visitor(), new_visitor()
+        admin.login(*make_user("admin", role="admin"))
+        coach.login(*make_user("coach"))
+        page = admin.get("/ui/admin")
+        assert page.status_code == 200
+        assert "ura-integration" in page.text
+        assert "scrypt$" not in page.text
+        assert coach.get("/ui/admin").status_code == 403
+
+    def test_bad_filters_are_shown_at_their_field(self, visitor: Visitor, make_user: UserMaker) -> None:
+        visitor.login(*make_user("filters"))
+        response = visitor.get("/ui/decisions?occurred_from=yesterday")
+        assert response.status_code == 422
+        assert 'id="f-occurred_from-error"' in response.text
+
+
+class TestTexts:
+    def test_both_catalogues_have_the_same_keys(self) -> None:
+        assert set(catalogue("fi")) == set(catalogue("en"))
+
+    def test_every_key_the_code_and_templates_name_is_in_the_catalogue(self) -> None:
+        sources = [*(REPOSITORY / "app" / "templates").glob("*.html"), REPOSITORY / "app" / "ui.py"]
+        named = {
+            key
+            for path in sources
+            for key in re.findall(r"""\bt\(\s*["']([a-z_]+\.[a-z0-9_.]+)["']""", path.read_text())
+        }
+        assert named
+        assert named - set(catalogue("fi")) == set()
+
+    def test_every_attribute_and_choice_has_a_label_in_both_languages(self, rules: Rules) -> None:
+        for language in ("fi", "en"):
+            messages = catalogue(language)
+            for name, spec in rules.registry.vocabulary.items():
+                assert f"attributes.{name}.label" in messages, (language, name)
+                if spec.type is AttributeType.choice:
+                    for value in spec.values:
+                        assert f"attributes.{name}.values.{value}" in messages, (language, name, value)
+
+
+class TestAccounts:
+    def test_passwords_are_kept_as_salted_scrypt_hashes(self) -> None:
+        first, second = hash_password("a long password"), hash_password("a long password")
+        assert first != second
+        assert first.startswith("scrypt$")
+        assert verify_password("a long password", first)
+        assert not verify_password("a long passworD", first)
+
+    def test_users_create_reads_the_password_from_stdin(self, tmp_path: Path) -> None:
+        from tests.conftest import migrate
+
+        url = f"sqlite:///{tmp_path / 'reitti.db'}"
+        migrate(url)
+        env = {"REITTI_DATABASE_URL": url, "PATH": "/usr/bin:/bin"}
+        command = [sys.executable, "-m", "app.cli", "users", "create", "--role", "coach", "--municipality", "244"]
+        made = subprocess.run(
+            [*command, "--name", "kaisa", "--password-stdin"], input="a long enough password\n",
+            capture_output=True, text=True, env=env, cwd=REPOSITORY, check=False,
+        )  # fmt: skip
+        assert made.returncode == 0, made.stderr
+        short = subprocess.run(
+            [*command, "--name", "kalle", "--password-stdin"], input="short\n",
+            capture_output=True, text=True, env=env, cwd=REPOSITORY, check=False,
+        )  # fmt: skip
+        assert short.returncode == 2
+        assert "at least 12 characters" in short.stderr
+        engine = make_engine(url)
+        with engine.connect() as connection:
+            stored = connection.execute(text("SELECT username, password_hash FROM users")).all()
+        engine.dispose()
+        assert [name for name, _ in stored] == ["kaisa"]
+        assert verify_password("a long enough password", stored[0][1])
+
+    def test_the_session_secret_is_kept_beside_sqlite_and_required_elsewhere(self, tmp_path: Path) -> None:
+        with pytest.raises(RuntimeError, match="REITTI_SESSION_SECRET must be set"):
+            Settings(database_url="postgresql://postgres@127.0.0.1/reitti").resolve_session_secret()
+        settings = Settings(database_url=f"sqlite:///{tmp_path / 'reitti.db'}")
+        assert settings.resolve_session_secret() == settings.resolve_session_secret()
+        assert (tmp_path / "reitti.db.session-secret").stat().st_mode & 0o777 == 0o600
+        assert Settings(session_secret="given").resolve_session_secret() == b"given"
+
+    def test_no_api_key_may_take_a_ui_clients_name(self, tmp_path: Path) -> None:
+        from tests.conftest import migrate
+
+        url = f"sqlite:///{tmp_path / 'reitti.db'}"
+        migrate(url)
+        refused = subprocess.run(
+            [sys.executable, "-m", "app.cli", "keys", "create", "--role", "integration", "--name", "ui:kaisa"],
+            capture_output=True, text=True, env={"REITTI_DATABASE_URL": url, "PATH": "/usr/bin:/bin"},
+            cwd=REPOSITORY, check=False,
+        )  # fmt: skip
+        assert refused.returncode == 2
+        assert "ui:" in refused.stderr
+
+
+def test_the_session_signature_is_an_hmac_of_the_payload() -> None:
+    session = WebSession(sid="abc", user_id=1, password="p")
+    payload, signature = encode_session(b"k", session).split(".")
+    raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+    expected = hmac.new(b"k", b"session|" + raw, hashlib.sha256).digest()
+    assert base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4)) == expected
