@@ -36,10 +36,14 @@ from app.schemas import (
     Texts,
     TraceEntry,
     UnitInfo,
+    problem_responses,
 )
 
 log = logging.getLogger("reitti")
-router = APIRouter()
+# Every API operation may answer these; each endpoint adds its own.
+router = APIRouter(responses=problem_responses(401, 403, 422, 500, 503))
+# Health and readiness: no key, no problem documents beyond their own.
+operations = APIRouter(tags=["operations"])
 
 WriteTransaction = Callable[[], AbstractContextManager[Session]]
 
@@ -90,7 +94,10 @@ def _stamp(response: Response, decision: dict[str, Any]) -> None:
 @router.post(
     "/v1/events",
     status_code=201,
-    responses={200: {"model": DecisionOut, "description": "The same event again: the first decision"}},
+    responses={
+        200: {"model": DecisionOut, "description": "The same event again: the first decision"},
+        **problem_responses(400, 409, 413),
+    },
     tags=["events"],
 )
 def post_event(
@@ -126,7 +133,7 @@ def post_event(
     return DecisionOut.model_validate(decision)
 
 
-@router.get("/v1/decisions/{decision_id}", tags=["decisions"])
+@router.get("/v1/decisions/{decision_id}", tags=["decisions"], responses=problem_responses(404))
 def get_decision(decision_id: str, response: Response, principal: PrincipalDep, session: ReadSessionDep) -> DecisionOut:
     """One decision, if this key may see it (404 otherwise, so existence does not leak)."""
     decision = decisions.get_decision(session, principal, decision_id)
@@ -212,7 +219,7 @@ def _version(rules: Rules, version: str) -> RuleSet:
     return ruleset
 
 
-@router.post("/v1/simulate", tags=["rules"])
+@router.post("/v1/simulate", tags=["rules"], responses=problem_responses(400, 404, 413))
 def simulate(
     body: EventIn,
     request: Request,
@@ -242,7 +249,7 @@ def simulate(
     )
 
 
-@router.get("/v1/rulesets/{before}/diff/{after}", tags=["rules"])
+@router.get("/v1/rulesets/{before}/diff/{after}", tags=["rules"], responses=problem_responses(404))
 def ruleset_diff(
     before: str, after: str, request: Request, principal: PrincipalDep, rules: RulesDep, engine: EngineDep
 ) -> RulesetDiffOut:
@@ -258,19 +265,24 @@ def ruleset_diff(
     return cache[key]
 
 
-@router.get("/healthz", tags=["operations"])
+@operations.get("/healthz")
 def healthz() -> Health:
     """The process is alive."""
     return Health(status="ok")
 
 
-@router.get("/readyz", tags=["operations"], responses={503: {"model": Health}})
+@operations.get("/readyz", responses={503: {"model": Health, "description": "Not ready"}})
 def readyz(request: Request) -> JSONResponse:
     """The database answers and the rules are loaded."""
     checks = {"rules": "ok" if getattr(request.app.state, "rules", None) else "not loaded"}
     try:
-        with request.app.state.read_sessions() as session:
+        with request.app.state.write_sessions() as session:
             session.execute(text("SELECT 1 FROM decisions WHERE 1 = 0"))
+            if session.get_bind().dialect.name == "sqlite":
+                # SQLite fails by turning unwritable (disk full, read-only mount) while reads
+                # go on: rewrite the header's user_version with its own value as a write probe.
+                version = int(session.execute(text("PRAGMA user_version")).scalar_one())
+                session.execute(text(f"PRAGMA user_version = {version}"))
         checks["database"] = "ok"
     except Exception as error:  # noqa: BLE001 - any failure means not ready
         checks["database"] = f"unavailable ({type(error).__name__})"

@@ -9,11 +9,12 @@ from __future__ import annotations
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.api import router, today_in_finland
+from app.api import operations, router, today_in_finland
 from app.config import Settings
 from app.db import make_engine, make_sessions
 from app.engine import RuleEngine
@@ -105,6 +106,25 @@ class RulesetHeader:
         await self.app(scope, receive, stamped)
 
 
+def _problem_media_type(app: FastAPI) -> None:
+    """Document error bodies as application/problem+json, the type they are sent with."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            for operations in schema["paths"].values():
+                for operation in operations.values():
+                    for response in operation.get("responses", {}).values():
+                        content = response.get("content", {})
+                        if "application/problem+json" in content and "application/json" in content:
+                            content["application/problem+json"] = content.pop("application/json")
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; the lifespan opens what it needs and closes it."""
     settings = settings or Settings.from_env()
@@ -135,7 +155,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.rules = None
     install_error_handlers(app)
     app.include_router(router)
+    app.include_router(operations)
     install_ui(app)
+    _problem_media_type(app)
     app.add_middleware(RulesetHeader, fastapi_app=app)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     return app

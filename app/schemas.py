@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
 
@@ -200,6 +200,30 @@ class RulesetDiffOut(BaseModel):
     points: int
     changed: int
     by_event_type: list[dict[str, JsonValue]]
+
+
+class FieldProblem(BaseModel):
+    """One invalid field: where, and what is wrong; never the submitted value."""
+
+    loc: list[str | int]
+    msg: str
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem document, as every error is answered."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[FieldProblem] | None = None
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for error statuses answered as problem JSON."""
+    return {status: {"model": Problem, "content": {"application/problem+json": {}}} for status in statuses}
 
 
 class Health(BaseModel):

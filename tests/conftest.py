@@ -95,7 +95,7 @@ TEST_SESSION_SECRET = "test-session-secret"
 class Server:
     """A real uvicorn server on loopback, running create_app() in a thread."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, log_level: str = "warning") -> None:
         from dataclasses import replace
 
         from app.main import create_app
@@ -105,7 +105,7 @@ class Server:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(
-            create_app(settings), host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
+            create_app(settings), host="127.0.0.1", port=self.port, log_level=log_level, lifespan="on"
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)

@@ -1,0 +1,170 @@
+"""Several worker processes: duplicate storms and workers killed with SIGKILL under load."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from app.config import REPOSITORY
+from app.db import make_engine
+from tests.conftest import TEST_PSEUDONYM_KEY, KeyMaker, free_port
+
+
+class Workers:
+    """`reitti serve --workers N` as an operator runs it, on the test database."""
+
+    def __init__(self, database_url: str, workers: int = 2) -> None:
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, "REITTI_DATABASE_URL": database_url, "REITTI_PSEUDONYM_KEY": TEST_PSEUDONYM_KEY}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "serve", "--port", str(self.port), "--workers", str(workers)],
+            cwd=REPOSITORY,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while not self.ready(workers):
+            assert time.monotonic() < deadline, "the workers did not start"
+            time.sleep(0.1)
+
+    def children(self) -> list[int]:
+        found = subprocess.run(["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True, check=False)
+        return [int(pid) for pid in found.stdout.split()]
+
+    def ready(self, workers: int) -> bool:
+        # the supervisor also runs a small helper process besides the workers
+        try:
+            return len(self.children()) >= workers and httpx.get(f"{self.base_url}/readyz").status_code == 200
+        except httpx.TransportError:
+            return False
+
+    def close(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+@pytest.fixture
+def workers(database_url: str) -> Iterator[Workers]:
+    running = Workers(database_url)
+    yield running
+    running.close()
+    engine = make_engine(database_url)
+    with engine.begin() as connection:
+        connection.execute(text("DELETE FROM decisions"))
+        connection.execute(text("DELETE FROM api_keys"))
+    engine.dispose()
+
+
+def event(event_id: str) -> dict[str, Any]:
+    return {
+        "event_id": event_id,
+        "event_type": "labour_policy_statement",
+        "occurred_at": "2025-03-03T09:15:00+02:00",
+        "customer": {"type": "jobseeker", "id": f"w-{event_id}", "home_municipality": "564"},
+        "attributes": {"requires_special_expertise": event_id.endswith(("1", "3", "5", "7", "9"))},
+    }
+
+
+def logged(database_url: str) -> list[tuple[str, str]]:
+    engine = make_engine(database_url)
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT event_id, decision_id FROM decisions")).all()
+    engine.dispose()
+    return [(row.event_id, row.decision_id) for row in rows]
+
+
+def test_duplicate_storm_across_workers_makes_one_decision_per_event(
+    workers: Workers, make_key: KeyMaker, database_url: str
+) -> None:
+    key = make_key(name="storm")
+    events = [f"s{n}" for n in range(40)]
+    answers: dict[str, list[tuple[int, str]]] = {e: [] for e in events}
+    lock = threading.Lock()
+
+    def client(offset: int) -> None:
+        with httpx.Client(base_url=workers.base_url, headers=key, timeout=30) as http:
+            for _repeat in range(3):
+                for event_id in events[offset::2] + events[:offset:2]:
+                    response = http.post("/v1/events", json=event(event_id))
+                    with lock:
+                        answers[event_id].append((response.status_code, response.text))
+
+    threads = [threading.Thread(target=client, args=(n % 4,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    stored = logged(database_url)
+    assert sorted(e for e, _ in stored) == sorted(events)
+    for event_id, replies in answers.items():
+        statuses = sorted(status for status, _ in replies)
+        assert statuses.count(201) == 1, (event_id, statuses)
+        assert set(statuses) == {200, 201}
+        assert len({body for _, body in replies}) == 1, "every repeat gets the first response"
+
+
+def test_workers_killed_with_sigkill_lose_and_duplicate_nothing(
+    workers: Workers, make_key: KeyMaker, database_url: str
+) -> None:
+    key = make_key(name="killed")
+    acknowledged: dict[str, str] = {}
+    statuses: list[int] = []
+    stop = threading.Event()
+    lock = threading.Lock()
+
+    def client(number: int) -> None:
+        sent = 0
+        with httpx.Client(base_url=workers.base_url, headers=key, timeout=10) as http:
+            while not stop.is_set():
+                event_id = f"k{number}-{sent}"
+                while not stop.is_set():  # retry until acknowledged
+                    try:
+                        response = http.post("/v1/events", json=event(event_id))
+                    except httpx.TransportError:
+                        time.sleep(0.02)
+                        continue
+                    with lock:
+                        statuses.append(response.status_code)
+                    if response.status_code in (200, 201):
+                        with lock:
+                            acknowledged[event_id] = response.json()["decision_id"]
+                        break
+                sent += 1
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    kills = 0
+    deadline = time.monotonic() + 60
+    while kills < 6 and time.monotonic() < deadline:
+        time.sleep(0.7)
+        children = workers.children()
+        if children:
+            os.kill(children[kills % len(children)], signal.SIGKILL)
+            kills += 1
+    time.sleep(2)  # the supervisor restarts the killed workers; clients go on
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=30)
+    stored = logged(database_url)
+    by_event = dict(stored)
+    assert kills == 6
+    assert len(by_event) == len(stored), "an event stored twice"
+    assert acknowledged.items() <= by_event.items(), "an acknowledged decision missing or different"
+    assert len(acknowledged) > 50
+    assert all(status < 500 for status in statuses)
