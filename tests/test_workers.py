@@ -17,7 +17,7 @@ from sqlalchemy import text
 
 from app.config import REPOSITORY
 from app.db import make_engine
-from tests.conftest import TEST_PSEUDONYM_KEY, KeyMaker, free_port
+from tests.conftest import TEST_PSEUDONYM_KEY, TEST_SESSION_SECRET, KeyMaker, free_port
 
 
 class Workers:
@@ -26,7 +26,12 @@ class Workers:
     def __init__(self, database_url: str, workers: int = 2) -> None:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "REITTI_DATABASE_URL": database_url, "REITTI_PSEUDONYM_KEY": TEST_PSEUDONYM_KEY}
+        env = {
+            **os.environ,
+            "REITTI_DATABASE_URL": database_url,
+            "REITTI_PSEUDONYM_KEY": TEST_PSEUDONYM_KEY,
+            "REITTI_SESSION_SECRET": TEST_SESSION_SECRET,
+        }
         self.process = subprocess.Popen(
             [sys.executable, "-m", "app.cli", "serve", "--port", str(self.port), "--workers", str(workers)],
             cwd=REPOSITORY,
