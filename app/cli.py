@@ -19,6 +19,14 @@ if TYPE_CHECKING:
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
+    # Make (or refuse to go without) the keys once, here, before workers start: N workers
+    # racing to create the same key file beside a SQLite database would not all survive.
+    try:
+        settings.resolve_pseudonym_key()
+        settings.resolve_session_secret()
+    except RuntimeError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     uvicorn.run(
         "app.main:app",
         host=args.host,
