@@ -152,7 +152,10 @@ def decode_cursor(cursor: str) -> int:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         if not text.startswith("s"):
             raise ValueError(cursor)
-        return int(text[1:])
+        seq = int(text[1:])
+        if not 0 < seq < 2**63:  # a sequence number the databases can hold
+            raise ValueError(cursor)
+        return seq
     except ValueError:
         raise InvalidQuery([FieldError(("query", "cursor"), "not a cursor this service gave")]) from None
 

@@ -123,7 +123,10 @@ def read_event(body: EventIn, rules: Rules, *, pseudonym_key: bytes, ruleset: Ru
         errors.append(FieldError(("body", "customer", "id"), str(error)))
         identifier_kind = IdentifierKind.OPAQUE
 
-    local_day = body.occurred_at.astimezone(FINNISH_TIME).date()
+    try:
+        local_day = body.occurred_at.astimezone(FINNISH_TIME).date()
+    except OverflowError:  # year 9999 late in the day: no Finnish date exists
+        raise EventInvalid([FieldError(("body", "occurred_at"), "is out of range")]) from None
     ruleset = ruleset or rules.in_force(local_day)
     if ruleset is None:
         first = min(r.valid_from for r in rules.rulesets)

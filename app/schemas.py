@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue, field_validator
 
 Strict = ConfigDict(extra="forbid")
 
@@ -23,6 +23,16 @@ class CustomerIn(BaseModel):
     language: Annotated[str | None, Field(pattern=r"^[a-z]{2}$", description="ISO 639-1")] = None
 
 
+def _in_utc_range(value: Any) -> Any:
+    """A time that cannot be expressed in UTC (year 1 east of Greenwich) is refused, not a 500."""
+    if isinstance(value, datetime):
+        try:
+            value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("is out of range") from None
+    return value
+
+
 class EventIn(BaseModel):
     """An event a client system submits."""
 
@@ -33,6 +43,8 @@ class EventIn(BaseModel):
     occurred_at: AwareDatetime
     customer: CustomerIn
     attributes: dict[str, JsonValue] = Field(default_factory=dict)
+
+    _occurred_at_in_range = field_validator("occurred_at")(_in_utc_range)
 
 
 class UnitOut(BaseModel):
@@ -112,6 +124,14 @@ class DecisionQuery(BaseModel):
     occurred_before: AwareDatetime | None = Field(None, description="exclusive")
     cursor: str | None = Field(None, max_length=64, description="next_cursor of the previous page")
     limit: int = Field(50, ge=1, le=500)
+
+    @field_validator("*")
+    @classmethod
+    def _storable(cls, value: Any) -> Any:
+        # PostgreSQL text cannot hold NUL: refuse it here, naming the field, not as a 500.
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("must not contain a NUL character")
+        return _in_utc_range(value)
 
 
 class DecisionPage(BaseModel):

@@ -97,6 +97,9 @@ class TestListDecisions:
         bad_cursor = api.get("/v1/decisions", params={"cursor": "zzz"}, headers=auditor)
         assert bad_cursor.status_code == 422
         assert bad_cursor.json()["errors"][0]["loc"] == ["query", "cursor"]
+        nul = api.get("/v1/decisions", params={"event_type": "oeo\x00start"}, headers=auditor)
+        assert nul.status_code == 422
+        assert nul.json()["errors"][0]["loc"] == ["query", "event_type"]
         naive = api.get("/v1/decisions", params={"decided_after": "2025-01-01T00:00:00"}, headers=auditor)
         assert naive.status_code == 422
         assert naive.json()["errors"][0]["loc"] == ["query", "decided_after"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +38,11 @@ def stored_text(database_url: str) -> str:
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
         path = Path(str(url.database))
+        # Read the files in another process: closing any descriptor of a SQLite file drops
+        # every POSIX lock this process holds on it, and the test servers run in this process
+        # beside worker processes of later tests; that is how databases get corrupted.
         return "".join(
-            candidate.read_bytes().decode("latin-1")
+            subprocess.run(["cat", str(candidate)], capture_output=True, check=True).stdout.decode("latin-1")
             for candidate in (path, path.with_name(path.name + "-wal"))
             if candidate.exists()
         )
