@@ -24,6 +24,7 @@ class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     rules_dir: Path = REPOSITORY / "rules"
     pseudonym_key: str | None = None
+    checkpoint_key: str | None = None
     max_body_bytes: int = MAX_BODY_BYTES
 
     @classmethod
@@ -34,6 +35,7 @@ class Settings:
             database_url=env.get("REITTI_DATABASE_URL", DEFAULT_DATABASE_URL),
             rules_dir=Path(env.get("REITTI_RULES_DIR", REPOSITORY / "rules")),
             pseudonym_key=env.get("REITTI_PSEUDONYM_KEY") or None,
+            checkpoint_key=env.get("REITTI_CHECKPOINT_KEY") or None,
             max_body_bytes=int(env.get("REITTI_MAX_BODY_BYTES", MAX_BODY_BYTES)),
         )
 
@@ -51,20 +53,31 @@ class Settings:
         it beside the SQLite file, so that pseudonyms stay stable across restarts. Losing
         that file makes old pseudonyms unsearchable: production sets the variable.
         """
-        if self.pseudonym_key:
-            return self.pseudonym_key.encode("utf-8")
+        return self._key(self.pseudonym_key, "REITTI_PSEUDONYM_KEY", ".pseudonym-key")
+
+    def resolve_checkpoint_key(self) -> bytes:
+        """The HMAC key that signs checkpoints of the audit chain: the variable, or a key beside the SQLite file.
+
+        The key must not be in the database: whoever can rewrite the chain there must not
+        also be able to sign a checkpoint that agrees with it. A key file beside a SQLite
+        database is only as far away as the file system: production sets the variable.
+        """
+        return self._key(self.checkpoint_key, "REITTI_CHECKPOINT_KEY", ".checkpoint-key")
+
+    def _key(self, value: str | None, variable: str, suffix: str) -> bytes:
+        """A key from its variable; without it, one made once and kept beside the SQLite file."""
+        if value:
+            return value.encode("utf-8")
         database = self.sqlite_path()
         if database is None:
-            raise RuntimeError("REITTI_PSEUDONYM_KEY must be set when the database is not a SQLite file")
-        key_file = database.with_name(database.name + ".pseudonym-key")
+            raise RuntimeError(f"{variable} must be set when the database is not a SQLite file")
+        key_file = database.with_name(database.name + suffix)
         if not key_file.exists():
             key_file.parent.mkdir(parents=True, exist_ok=True)
             descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(descriptor, "w") as handle:
                 handle.write(secrets.token_hex(32))
-            log.warning(
-                "REITTI_PSEUDONYM_KEY is not set: made a random key in %s; set the variable in production", key_file
-            )
+            log.warning("%s is not set: made a random key in %s; set the variable in production", variable, key_file)
         else:
-            log.warning("REITTI_PSEUDONYM_KEY is not set: using the key kept in %s", key_file)
+            log.warning("%s is not set: using the key kept in %s", variable, key_file)
         return key_file.read_text().strip().encode("utf-8")

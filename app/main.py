@@ -116,6 +116,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         database = make_engine(settings.database_url)
         app.state.read_sessions, app.state.write_sessions = make_sessions(database)
         app.state.pseudonym_key = settings.resolve_pseudonym_key()
+        app.state.checkpoint_key = settings.resolve_checkpoint_key()
         app.state.rules = rules
         app.state.engine = engine
         try:
