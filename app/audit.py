@@ -72,6 +72,8 @@ RECORD_FIELDS: Mapping[RecordKind, tuple[str, ...]] = {
 }
 RECORD_TABLES = {RecordKind.decision: Decision.__table__, RecordKind.override: Override.__table__}
 RECORD_IDS = {RecordKind.decision: "decision_id", RecordKind.override: "override_id"}
+# The walk reads each record's columns under these labels: (column, label) by kind.
+_WALK_LABELS = {kind: tuple((name, f"{kind.value}__{name}") for name in names) for kind, names in RECORD_FIELDS.items()}
 
 
 def canonical_json(document: Any) -> str:
@@ -231,19 +233,21 @@ def _walk_query() -> Select[*tuple[Any, ...]]:
     for kind, table in RECORD_TABLES.items():
         key = table.c[RECORD_IDS[kind]]
         query = query.outerjoin(table, and_(ChainLink.kind == kind.value, key == ChainLink.record_id))
-        query = query.add_columns(*(table.c[name].label(f"{kind.value}__{name}") for name in RECORD_FIELDS[kind]))
+        query = query.add_columns(*(table.c[name].label(label) for name, label in _WALK_LABELS[kind]))
     return query.order_by(ChainLink.seq)
 
 
 def _check_link(row: Any, seq: int, prev_hash: str) -> str | None:
     """Why the link `row` does not follow (seq, prev_hash), or None when it holds."""
-    kind = RecordKind(row.kind)
     if row.seq != seq + 1:
         return f"sequence {seq + 1} is missing (the next link is {row.seq}): a link was deleted"
     if row.prev_hash != prev_hash:
         return f"its previous hash is not the hash of sequence {seq}: a link was replaced"
+    if row.kind not in _WALK_LABELS:
+        return f"its kind {row.kind!r} is not one this service writes: the link was edited"
+    kind = RecordKind(row.kind)
     values = row._mapping
-    record = {name: values[f"{kind.value}__{name}"] for name in RECORD_FIELDS[kind]}
+    record = {name: values[label] for name, label in _WALK_LABELS[kind]}
     if record[RECORD_IDS[kind]] is None:
         return f"its {kind.value} {row.record_id} is not in the log: the row was deleted"
     document = link_document(seq=row.seq, kind=kind, chained_at=row.chained_at, record=record)

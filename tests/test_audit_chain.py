@@ -193,6 +193,15 @@ class TestVerify:
         assert result["findings"][0]["seq"] == 3
         assert "previous hash" in result["findings"][0]["problem"]
 
+    def test_a_link_whose_kind_was_edited_is_named_not_a_crash(
+        self, api: httpx.Client, make_key: KeyMaker, database_url: str
+    ) -> None:
+        three_decisions(api, make_key)
+        tamper(database_url, "UPDATE audit_chain SET kind = 'nonsense' WHERE seq = 2")
+        first = verify(api, auditor_key(make_key))["findings"][0]
+        assert first["seq"] == 2
+        assert "'nonsense'" in first["problem"]
+
     def test_a_deleted_middle_decision_is_named(self, api: httpx.Client, make_key: KeyMaker, database_url: str) -> None:
         posted = three_decisions(api, make_key)
         gone = posted[1]["decision_id"]
