@@ -75,6 +75,19 @@ class ApiKey(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
+# The decision log's columns that auditors filter on by equality.
+FILTERED_COLUMNS = (
+    "customer_pseudonym",
+    "customership_unit",
+    "event_type",
+    "handler_unit",
+    "home_municipality",
+    "provider_unit",
+    "rule_id",
+    "ruleset_version",
+)
+
+
 class Decision(Base):
     """One routing decision, with the normalised event it answered."""
 
@@ -83,6 +96,8 @@ class Decision(Base):
         # The idempotency key: a constraint, so that concurrent posts cannot both insert.
         UniqueConstraint("client", "event_id"),
         Index("ix_decisions_decided_at_seq", "decided_at", "seq"),
+        # Each filter with seq, so that a filtered page, newest first, is read in index order.
+        *(Index(f"ix_decisions_{column}_seq", column, "seq") for column in FILTERED_COLUMNS),
     )
 
     seq: Mapped[int] = mapped_column(SequenceNumber, primary_key=True, autoincrement=True)
@@ -90,19 +105,19 @@ class Decision(Base):
     client: Mapped[str] = mapped_column(String(128))
     event_id: Mapped[str] = mapped_column(String(128))
     request_sha256: Mapped[str] = mapped_column(String(64))
-    event_type: Mapped[str] = mapped_column(String(100), index=True)
+    event_type: Mapped[str] = mapped_column(String(100))
     customer_type: Mapped[str] = mapped_column(String(16))
-    customer_pseudonym: Mapped[str] = mapped_column(String(64), index=True)
-    home_municipality: Mapped[str] = mapped_column(String(3), index=True)
+    customer_pseudonym: Mapped[str] = mapped_column(String(64))
+    home_municipality: Mapped[str] = mapped_column(String(3))
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     decided_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    handler_unit: Mapped[str] = mapped_column(String(64), index=True)
-    provider_unit: Mapped[str] = mapped_column(String(64), index=True)
-    customership_unit: Mapped[str | None] = mapped_column(String(64), index=True)
+    handler_unit: Mapped[str] = mapped_column(String(64))
+    provider_unit: Mapped[str] = mapped_column(String(64))
+    customership_unit: Mapped[str | None] = mapped_column(String(64))
     customership_role: Mapped[str | None] = mapped_column(String(32))
     cost_group: Mapped[str] = mapped_column(String(32))
-    rule_id: Mapped[str] = mapped_column(String(128), index=True)
-    ruleset_version: Mapped[str] = mapped_column(String(32), index=True)
+    rule_id: Mapped[str] = mapped_column(String(128))
+    ruleset_version: Mapped[str] = mapped_column(String(32))
     ruleset_sha256: Mapped[str] = mapped_column(String(64))
     decision: Mapped[dict[str, Any]] = mapped_column(Document)
     event: Mapped[dict[str, Any]] = mapped_column(Document)

@@ -7,6 +7,11 @@ time as their `chained_at`: the chain vouches for them as they are now, which is
 anything can vouch for after the fact. Refusing to upgrade a log with rows would leave an
 operator no way forward but to empty the log, which is worse.
 
+The decision log's single-column indexes become (column, seq): a page of decisions
+filtered by one of them, newest first, is then read in index order instead of by walking
+the whole log backwards (central OEO in the oldest quarter of a million decisions on
+PostgreSQL: 450 ms before, 13 ms after).
+
 Triggers refuse UPDATE and DELETE (and TRUNCATE on PostgreSQL) of the four log tables,
 on both databases. They stop mistakes and casual edits; an owner who drops them is still
 caught by the chain, and one who rewrites the chain by a checkpoint kept elsewhere.
@@ -34,6 +39,9 @@ SEQUENCE_NUMBER = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 DOCUMENT = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 TIMESTAMP = sa.DateTime(timezone=True)
 APPEND_ONLY = ("decisions", "audit_chain", "overrides", "access_log")
+# Written out, not imported from the models: this migration must not change when they do.
+FILTERED = ("customer_pseudonym", "customership_unit", "event_type", "handler_unit")
+FILTERED += ("home_municipality", "provider_unit", "rule_id", "ruleset_version")
 BATCH = 1000
 
 
@@ -85,6 +93,9 @@ def upgrade() -> None:
     )
     for column in ("at", "key_name", "decision_id"):
         op.create_index(f"ix_access_log_{column}", "access_log", [column])
+    for column in FILTERED:
+        op.create_index(f"ix_decisions_{column}_seq", "decisions", [column, "seq"])
+        op.drop_index(f"ix_decisions_{column}", "decisions")
     _chain_existing_decisions()
     if op.get_bind().dialect.name == "postgresql":
         _refuse_changes_postgresql()
@@ -147,6 +158,9 @@ def downgrade() -> None:
     else:
         op.execute("DROP TRIGGER decisions_no_update")
         op.execute("DROP TRIGGER decisions_no_delete")
+    for column in FILTERED:
+        op.create_index(f"ix_decisions_{column}", "decisions", [column])
+        op.drop_index(f"ix_decisions_{column}_seq", "decisions")
     # Dropping a table drops its triggers.
     op.drop_table("access_log")
     op.drop_table("overrides")
