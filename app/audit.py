@@ -23,8 +23,9 @@ from sqlalchemy import Select, and_, func, select
 from sqlalchemy.orm import Session
 
 from app.auth import Principal
+from app.db import newest_first
 from app.models import AccessAction, AccessEntry, ChainLink, Decision, Override, RecordKind, Role
-from app.schemas import AccessQuery, decode_cursor, encode_cursor
+from app.schemas import AccessQuery
 
 GENESIS = "0" * 64
 # The key of the PostgreSQL advisory lock that serialises appends; nothing else may use it.
@@ -366,8 +367,4 @@ def list_access(session: Session, query: AccessQuery) -> tuple[Sequence[AccessEn
         statement = statement.where(AccessEntry.at >= query.after)
     if query.before is not None:
         statement = statement.where(AccessEntry.at < query.before)
-    if query.cursor is not None:
-        statement = statement.where(AccessEntry.seq < decode_cursor(query.cursor))
-    rows = session.scalars(statement.order_by(AccessEntry.seq.desc()).limit(query.limit + 1)).all()
-    next_cursor = encode_cursor(rows[query.limit - 1].seq) if len(rows) > query.limit else None
-    return rows[: query.limit], next_cursor
+    return newest_first(session, statement, AccessEntry.seq, cursor=query.cursor, limit=query.limit)

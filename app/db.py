@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, Select, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
+
+from app.schemas import decode_cursor, encode_cursor
+
+Row = TypeVar("Row")
 
 
 def database_url(url: str) -> str:
@@ -91,3 +95,14 @@ def make_sessions(engine: Engine) -> tuple[sessionmaker[Session], Callable[[], A
             yield session
 
     return read, write
+
+
+def newest_first(
+    session: Session, query: Select[Row], seq: InstrumentedAttribute[int], *, cursor: str | None, limit: int
+) -> tuple[Sequence[Row], str | None]:
+    """A page of `query`'s rows, highest `seq` first, after `cursor`; and the next page's cursor (None at the end)."""
+    if cursor is not None:
+        query = query.where(seq < decode_cursor(cursor))
+    rows = session.scalars(query.order_by(seq.desc()).limit(limit + 1)).all()
+    next_cursor = encode_cursor(getattr(rows[limit - 1], seq.key)) if len(rows) > limit else None
+    return rows[:limit], next_cursor

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from app import audit
 from app.auth import Principal
+from app.db import newest_first
 from app.engine import RuleEngine
 from app.errors import EventIdConflict, FieldError, InvalidBody, NotFound
 from app.events import FINNISH_TIME, ValidEvent
@@ -32,7 +33,6 @@ from app.schemas import (
     OverrideIn,
     RuleCount,
     decode_cursor,
-    encode_cursor,
 )
 
 # The columns of a CSV export: the decision's main fields, the customer only as a pseudonym.
@@ -199,12 +199,8 @@ def list_decisions(
 ) -> tuple[Sequence[dict[str, Any]], str | None]:
     """A page of decisions, newest first, and the cursor of the next page (None at the end)."""
     query = _filtered(_scoped(select(Decision), principal), filters)
-    if filters.cursor is not None:
-        query = query.where(Decision.seq < decode_cursor(filters.cursor))
-    limit = filters.limit
-    rows = session.scalars(query.order_by(Decision.seq.desc()).limit(limit + 1)).all()
-    next_cursor = encode_cursor(rows[limit - 1].seq) if len(rows) > limit else None
-    return [row.decision for row in rows[:limit]], next_cursor
+    rows, next_cursor = newest_first(session, query, Decision.seq, cursor=filters.cursor, limit=filters.limit)
+    return [row.decision for row in rows], next_cursor
 
 
 def _selection(principal: Principal, filters: DecisionFilters, before: int | None) -> Select[Decision]:
