@@ -162,14 +162,19 @@ def without_append_only_triggers(database_url: str) -> Iterator[Connection]:
         engine.dispose()
 
 
+def empty_the_log(database_url: str) -> None:
+    """Remove every decision, link, override, access-log entry and key: a test's cleanup."""
+    with without_append_only_triggers(database_url) as connection:
+        for table in ("access_log", "overrides", "audit_chain", "decisions", "api_keys"):
+            connection.execute(text(f"DELETE FROM {table}"))  # noqa: S608 - the names are ours
+
+
 @pytest.fixture
 def api(server: Server, database_url: str) -> Iterator[httpx.Client]:
     """An HTTP client for the server; the test's rows are removed afterwards."""
     with httpx.Client(base_url=server.base_url, timeout=30) as client:
         yield client
-    with without_append_only_triggers(database_url) as connection:
-        for table in ("access_log", "overrides", "audit_chain", "decisions", "api_keys"):
-            connection.execute(text(f"DELETE FROM {table}"))  # noqa: S608 - the names are ours
+    empty_the_log(database_url)
 
 
 KeyMaker = Callable[..., dict[str, str]]

@@ -37,12 +37,40 @@ from tests.conftest import (
     migrate,
     without_append_only_triggers,
 )
-from tests.golden import load_cases
 from tests.test_api_events import oeo_start
 from tests.test_api_reads import post
 from tests.test_cli import reitti
 
 GENESIS = "0" * 64
+# Events whose decisions carry every kind of value a document holds: an offset other than
+# UTC, booleans, a null customership (a person), an employer's business id, echoed choices.
+ROUND_TRIP: list[dict[str, Any]] = [
+    {},
+    {"occurred_at": "2025-06-30T23:59:59.123456-05:00"},
+    {
+        "event_type": "integration.eligibility",
+        "customer": {"type": "jobseeker", "id": "x-42", "home_municipality": "139"},
+        "attributes": {
+            "integration_plan_entitled": True,
+            "integration_period_exceeded": False,
+            "needs_integration_services": True,
+        },
+    },
+    {
+        "event_type": "labour_policy_statement",
+        "customer": {"type": "jobseeker", "id": "010594Y9032", "home_municipality": "425"},
+        "attributes": {"requires_special_expertise": True},
+    },
+    {
+        "event_type": "employer.advice",
+        "customer": {"type": "employer", "id": "0112038-9", "home_municipality": "564"},
+        "attributes": {"channel": "phone", "topic": "training"},
+    },
+    {
+        "event_type": "startup_grant.statement",
+        "customer": {"type": "person", "id": "010594Y9032", "home_municipality": "564"},
+    },
+]
 
 
 def auditor_key(make_key: KeyMaker) -> dict[str, str]:
@@ -115,18 +143,15 @@ class TestChainLinks:
         result = verify(api, auditor_key(make_key))
         assert (result["intact"], result["links"], result["intact_up_to"]) == (True, 80, 80)
 
-    @pytest.mark.slow
-    def test_every_kind_of_decision_verifies_after_its_round_trip_through_the_database(
+    def test_every_kind_of_value_verifies_after_its_round_trip_through_the_database(
         self, api: httpx.Client, make_key: KeyMaker
     ) -> None:
-        """Timestamps with offsets, JSONB's key order, booleans and non-ASCII text all hash as stored."""
+        """Timestamps with offsets, JSONB's key order, booleans, nulls and Finnish text all hash as stored."""
         key = make_key()
-        created = 0
-        for number, case in enumerate(load_cases()):
-            created += api.post("/v1/events", json=case.body(f"g{number}"), headers=key).status_code == 201
+        posted = [post(api, key, f"r{number}", "244", **changes) for number, changes in enumerate(ROUND_TRIP)]
+        assert None in [decision["customership"] for decision in posted]
         result = verify(api, auditor_key(make_key))
-        assert created > 100
-        assert (result["intact"], result["links"]) == (True, created)
+        assert (result["intact"], result["links"]) == (True, len(ROUND_TRIP))
 
 
 class TestAppendOnly:
