@@ -192,7 +192,10 @@ def decode_cursor(cursor: str) -> int:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         if not text.startswith("s"):
             raise ValueError(cursor)
-        return int(text[1:])
+        seq = int(text[1:])
+        if not 0 <= seq < 2**63:  # a seq is a 64-bit integer; a larger one cannot be bound to a query
+            raise ValueError(cursor)
+        return seq
     except ValueError:
         raise InvalidQuery([FieldError(("query", "cursor"), "not a cursor this service gave")]) from None
 
@@ -286,7 +289,7 @@ class CheckpointQuery(BaseModel):
 
     model_config = Strict
 
-    seq: int | None = Field(None, ge=0)
+    seq: int | None = Field(None, ge=0, le=2**63 - 1)
     hash: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
     at: str | None = Field(None, max_length=40)
     signature: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")

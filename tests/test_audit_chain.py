@@ -327,10 +327,17 @@ class TestCheckpoints:
         assert result["intact"] is False
         assert "signature" in result["findings"][0]["problem"]
 
-    def test_a_partial_checkpoint_is_422_naming_what_is_missing(self, api: httpx.Client, make_key: KeyMaker) -> None:
-        response = api.get("/v1/audit/verify", params={"seq": 1, "hash": GENESIS}, headers=auditor_key(make_key))
+    def test_a_partial_or_impossible_checkpoint_is_422_naming_the_field(
+        self, api: httpx.Client, make_key: KeyMaker
+    ) -> None:
+        auditor = auditor_key(make_key)
+        response = api.get("/v1/audit/verify", params={"seq": 1, "hash": GENESIS}, headers=auditor)
         assert response.status_code == 422
         assert {tuple(e["loc"]) for e in response.json()["errors"]} == {("query", "at"), ("query", "signature")}
+        huge = {"seq": 2**64, "hash": GENESIS, "at": "x", "signature": GENESIS}
+        response = api.get("/v1/audit/verify", params=huge, headers=auditor)
+        assert response.status_code == 422
+        assert response.json()["errors"][0]["loc"] == ["query", "seq"]
 
 
 class TestMigration:

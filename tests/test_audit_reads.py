@@ -18,7 +18,7 @@ from app.decisions import CSV_COLUMNS, _finnish_months, export_csv, export_start
 from app.events import FINNISH_TIME
 from app.identity import pseudonymise
 from app.models import Role
-from app.schemas import DecisionQuery
+from app.schemas import DecisionQuery, encode_cursor
 from tests.conftest import TEST_PSEUDONYM_KEY, KeyMaker, count_rows
 from tests.test_api_events import IDENTITY_CODE
 from tests.test_api_reads import post
@@ -263,3 +263,10 @@ class TestAccessLog:
         rest = api.get("/v1/audit/access", params={"cursor": first["next_cursor"], "limit": 2}, headers=auditor)
         assert [e["rows"] for e in rest.json()["items"]] == [1]
         assert rest.json()["next_cursor"] is None
+
+    def test_a_cursor_beyond_any_seq_is_422_not_a_crash(self, api: httpx.Client, make_key: KeyMaker) -> None:
+        auditor = make_key(role="auditor", name="auditor")
+        for path in ("/v1/audit/access", "/v1/decisions"):
+            response = api.get(path, params={"cursor": encode_cursor(2**63)}, headers=auditor)
+            assert response.status_code == 422, path
+            assert response.json()["errors"][0]["loc"] == ["query", "cursor"]
