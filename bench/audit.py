@@ -279,6 +279,11 @@ def append_direct(url: str, seconds: float, workers: int, pg_options: str = "") 
     print(f"  {label}: {links / seconds:,.0f} appends/s (per process {counts}); {verdict}")
 
 
+def section(title: str) -> None:
+    """A heading with the time it starts: on a shared machine, so that each figure can be matched to the load."""
+    print(f"[{time.strftime('%H:%M:%S')}] {title}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--verify-rows", type=int, default=100_000)
@@ -294,14 +299,15 @@ def main() -> None:
     print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; {len(sample)} distinct decisions varied")
     if "verify" not in args.skip:
         for kind in ("sqlite", "postgresql"):
-            print(f"chain verify, {args.verify_rows:,} decisions, {kind}:")
+            section(f"chain verify, {args.verify_rows:,} decisions, {kind}:")
             with database(kind) as url:
                 fill(url, args.verify_rows, sample, customers)
                 time_verify(url, f"{args.verify_rows:,} links")
     if "append" not in args.skip:
-        print(f"append throughput, PostgreSQL, {args.workers} workers:")
+        section(f"append throughput, PostgreSQL, {args.workers} workers:")
         with database("postgresql") as url:
             append_over_http(url, args.seconds, args.connections, args.workers)
+        section("the same through submit(), no HTTP:")
         with database("postgresql") as url:
             append_direct(url, args.seconds, args.workers)
         # Not for production: a crash could lose commits the clients were told about.
@@ -309,11 +315,13 @@ def main() -> None:
             append_direct(url, args.seconds, args.workers, "-c synchronous_commit=off")
     if "query" not in args.skip:
         for kind in ("postgresql", "sqlite"):
-            print(f"filtered pages, {args.query_rows:,} decisions, {kind}:")
+            section(f"filtered pages, {args.query_rows:,} decisions, {kind}:")
             with database(kind) as url:
                 fill(url, args.query_rows, sample, customers)
                 time_queries(url)
+                section(f"chain verify, {args.query_rows:,} decisions, {kind}:")
                 time_verify(url, f"{args.query_rows:,} links")
+    section("done")
 
 
 if __name__ == "__main__":
