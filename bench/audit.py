@@ -311,6 +311,7 @@ def main() -> None:
         with database("postgresql") as url:
             append_direct(url, args.seconds, args.workers)
         # Not for production: a crash could lose commits the clients were told about.
+        section("the same without waiting for the disk:")
         with database("postgresql") as url:
             append_direct(url, args.seconds, args.workers, "-c synchronous_commit=off")
     if "query" not in args.skip:
