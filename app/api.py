@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
-from dataclasses import asdict, dataclass
+from contextlib import AbstractContextManager
+from dataclasses import asdict
 from datetime import date, datetime
 from typing import Annotated, Any, TypeVar
 
@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from app import audit, decisions
 from app.auth import Principal, authenticate
 from app.engine import RuleEngine
-from app.errors import FieldError, InvalidQuery, NotFound
+from app.errors import FieldError, InvalidQuery
 from app.events import FINNISH_TIME, read_event
 from app.identity import InvalidIdentifier, check_identifier, pseudonymise
 from app.models import AccessAction, Override, Role
@@ -127,42 +127,6 @@ def _with_customer(filters: Filters, pseudonym: str | None) -> Filters:
     return filters.model_copy(update={"customer_pseudonym": pseudonym})
 
 
-def _log_read(
-    transaction: WriteTransaction,
-    principal: Principal,
-    action: AccessAction,
-    *,
-    rows: int,
-    decision_id: str | None = None,
-    filters: DecisionFilters | None = None,
-) -> None:
-    """Record a person's read in the access log, committed before the answer leaves."""
-    if not audit.reads_are_logged(principal):
-        return
-    asked = filters.model_dump(mode="json", exclude_none=True) if filters is not None else None
-    with transaction() as session:
-        audit.record_access(session, principal, action=action, rows=rows, decision_id=decision_id, filters=asked)
-
-
-@dataclass
-class _Read:
-    rows: int = 0
-
-
-@contextmanager
-def _logged_read(
-    transaction: WriteTransaction, principal: Principal, action: AccessAction, decision_id: str
-) -> Iterator[_Read]:
-    """Log the read of one decision's data; a refused one too, with no rows, for it may be a probe."""
-    read = _Read()
-    try:
-        yield read
-    except NotFound:
-        _log_read(transaction, principal, action, rows=0, decision_id=decision_id)
-        raise
-    _log_read(transaction, principal, action, rows=read.rows, decision_id=decision_id)
-
-
 def _stamp(response: Response, decision: dict[str, Any]) -> None:
     """Name the decision's rule set in the response headers."""
     response.headers["Reitti-Ruleset"] = decision["rule"]["ruleset"]
@@ -220,7 +184,7 @@ def decision_stats(
     """Counts by rule, unit, municipality and month (Finnish time), and each rule's override rate."""
     filters = _with_customer(filters, customer)
     stats = decisions.decision_stats(session, principal, filters)
-    _log_read(transaction, principal, AccessAction.stats, rows=stats.total, filters=filters)
+    audit.log_read(transaction, principal, AccessAction.stats, rows=stats.total, filters=filters)
     return stats
 
 
@@ -233,7 +197,7 @@ def get_decision(
     transaction: WriteTransactionDep,
 ) -> DecisionOut:
     """One decision, if this key may see it (404 otherwise, so existence does not leak)."""
-    with _logged_read(transaction, principal, AccessAction.decision, decision_id) as read:
+    with audit.logged_read(transaction, principal, AccessAction.decision, decision_id) as read:
         decision = decisions.get_decision(session, principal, decision_id)
         read.rows = 1
     _stamp(response, decision)
@@ -259,12 +223,12 @@ def list_decisions(
     filters = _with_customer(filters, customer)
     if accept is not None and "text/csv" in accept:
         start, rows = decisions.export_start(session, principal, filters)
-        _log_read(transaction, principal, AccessAction.export, rows=rows, filters=filters)
+        audit.log_read(transaction, principal, AccessAction.export, rows=rows, filters=filters)
         lines = decisions.export_csv(request.app.state.read_sessions, principal, filters, start=start)
         disposition = {"Content-Disposition": 'attachment; filename="decisions.csv"'}
         return StreamingResponse(lines, media_type="text/csv; charset=utf-8", headers=disposition)
     items, next_cursor = decisions.list_decisions(session, principal, filters)
-    _log_read(transaction, principal, AccessAction.list, rows=len(items), filters=filters)
+    audit.log_read(transaction, principal, AccessAction.list, rows=len(items), filters=filters)
     return DecisionPage(items=[DecisionOut.model_validate(d) for d in items], next_cursor=next_cursor)
 
 
@@ -274,7 +238,7 @@ def get_decision_link(
 ) -> LinkOut:
     """The decision's link in the audit chain; recompute `hash` as sha256(prev_hash || document)."""
     principal.require(Role.auditor, Role.admin)
-    with _logged_read(transaction, principal, AccessAction.link, decision_id) as read:
+    with audit.logged_read(transaction, principal, AccessAction.link, decision_id) as read:
         link, document = decisions.get_link(session, principal, decision_id)
         read.rows = 1
     return LinkOut(
@@ -327,7 +291,7 @@ def list_overrides(
     decision_id: str, principal: PrincipalDep, session: ReadSessionDep, transaction: WriteTransactionDep
 ) -> list[OverrideOut]:
     """The overrides of a decision this key may see, oldest first."""
-    with _logged_read(transaction, principal, AccessAction.overrides, decision_id) as read:
+    with audit.logged_read(transaction, principal, AccessAction.overrides, decision_id) as read:
         found = decisions.list_overrides(session, principal, decision_id)
         read.rows = len(found)
     return [_override_out(row, seq) for row, seq in found]

@@ -14,7 +14,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -24,8 +25,9 @@ from sqlalchemy.orm import Session
 
 from app.auth import Principal
 from app.db import newest_first
+from app.errors import NotFound
 from app.models import AccessAction, AccessEntry, ChainLink, Decision, Override, RecordKind, Role
-from app.schemas import AccessQuery
+from app.schemas import AccessQuery, DecisionFilters
 
 GENESIS = "0" * 64
 # The key of the PostgreSQL advisory lock that serialises appends; nothing else may use it.
@@ -348,6 +350,51 @@ def record_access(
         )
     )
     session.flush()
+
+
+def log_read(
+    transaction: Callable[[], AbstractContextManager[Session]],
+    principal: Principal,
+    action: AccessAction,
+    *,
+    rows: int,
+    decision_id: str | None = None,
+    filters: DecisionFilters | None = None,
+) -> None:
+    """Record a person's read in its own write transaction: call it before the answer leaves.
+
+    Every surface that shows decisions to people calls this (or `logged_read`): the API
+    and any other. The read itself stays in its read session; only this writes.
+    """
+    if not reads_are_logged(principal):
+        return
+    asked = filters.model_dump(mode="json", exclude_none=True) if filters is not None else None
+    with transaction() as session:
+        record_access(session, principal, action=action, rows=rows, decision_id=decision_id, filters=asked)
+
+
+@dataclass
+class Read:
+    """How many rows a logged read of one decision's data gave."""
+
+    rows: int = 0
+
+
+@contextmanager
+def logged_read(
+    transaction: Callable[[], AbstractContextManager[Session]],
+    principal: Principal,
+    action: AccessAction,
+    decision_id: str,
+) -> Iterator[Read]:
+    """Log the read of one decision's data, a refused one too (no rows): it may be a probe."""
+    read = Read()
+    try:
+        yield read
+    except NotFound:
+        log_read(transaction, principal, action, rows=0, decision_id=decision_id)
+        raise
+    log_read(transaction, principal, action, rows=read.rows, decision_id=decision_id)
 
 
 def list_access(session: Session, query: AccessQuery) -> tuple[Sequence[AccessEntry], str | None]:
