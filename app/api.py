@@ -5,37 +5,51 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
+from dataclasses import asdict
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from app import decisions
+from app import audit, decisions
 from app.auth import Principal, authenticate
 from app.domain import diff
 from app.engine import RuleEngine
-from app.errors import NotFound
+from app.errors import FieldError, InvalidQuery, NotFound
 from app.events import FINNISH_TIME, read_event
-from app.models import Role
+from app.identity import InvalidIdentifier, check_identifier, pseudonymise
+from app.models import AccessAction, Override, Role
 from app.routing import outcome, trace
 from app.ruleset import AttributeSpec, Condition, Rules, RuleSet
 from app.schemas import (
+    AccessOut,
+    AccessPage,
+    AccessQuery,
     AttributeOut,
+    CheckpointOut,
+    CheckpointQuery,
+    DecisionFilters,
     DecisionOut,
     DecisionPage,
     DecisionQuery,
+    DecisionStats,
     EventIn,
     EventTypeOut,
+    FindingOut,
     Health,
+    LinkOut,
+    OverrideIn,
+    OverrideOut,
     RulesetDiffOut,
     RulesetOut,
     SimulationOut,
     Texts,
     TraceEntry,
     UnitInfo,
+    VerificationOut,
     problem_responses,
 )
 
@@ -78,11 +92,48 @@ async def _engine(request: Request) -> RuleEngine:
     return engine
 
 
+CUSTOMER_HEADER = "Reitti-Customer-Id"
+
+
+async def _customer(
+    request: Request,
+    customer_id: Annotated[
+        str | None,
+        Header(
+            alias=CUSTOMER_HEADER,
+            description="Only the decisions of this customer (identity code, business id or opaque id). "
+            "A header, not a query parameter, so that the code never lands in an access log.",
+        ),
+    ] = None,
+) -> str | None:
+    """The pseudonym of the customer asked for; the identity code itself goes no further than here."""
+    if customer_id is None:
+        return None
+    try:
+        check_identifier(customer_id)
+    except InvalidIdentifier as error:  # its message never repeats the code
+        raise InvalidQuery([FieldError(("header", CUSTOMER_HEADER), str(error))]) from None
+    pseudonym_key: bytes = request.app.state.pseudonym_key
+    return pseudonymise(pseudonym_key, customer_id)
+
+
 ReadSessionDep = Annotated[Session, Depends(_read_session, scope="function")]
 WriteTransactionDep = Annotated[WriteTransaction, Depends(_write_transaction)]
 PrincipalDep = Annotated[Principal, Depends(_principal)]
 RulesDep = Annotated[Rules, Depends(_rules)]
 EngineDep = Annotated[RuleEngine, Depends(_engine)]
+CustomerDep = Annotated[str | None, Depends(_customer)]
+Filters = TypeVar("Filters", bound=DecisionFilters)
+
+
+def _with_customer(filters: Filters, pseudonym: str | None) -> Filters:
+    """The filters with the customer of the header as its pseudonym."""
+    if pseudonym is None:
+        return filters
+    if filters.customer_pseudonym is not None:
+        message = "give the customer either here or as customer_pseudonym, not both"
+        raise InvalidQuery([FieldError(("header", CUSTOMER_HEADER), message)])
+    return filters.model_copy(update={"customer_pseudonym": pseudonym})
 
 
 def _stamp(response: Response, decision: dict[str, Any]) -> None:
@@ -133,23 +184,172 @@ def post_event(
     return DecisionOut.model_validate(decision)
 
 
+# Before /v1/decisions/{decision_id}, which would otherwise take "stats" for an id.
+@router.get("/v1/decisions/stats", tags=["decisions"])
+def decision_stats(
+    principal: PrincipalDep,
+    session: ReadSessionDep,
+    transaction: WriteTransactionDep,
+    filters: Annotated[DecisionFilters, Query()],
+    customer: CustomerDep,
+) -> DecisionStats:
+    """Counts by rule, unit, municipality and month (Finnish time), and each rule's override rate."""
+    filters = _with_customer(filters, customer)
+    stats = decisions.decision_stats(session, principal, filters)
+    audit.log_read(transaction, principal, AccessAction.stats, rows=stats.total, filters=filters)
+    return stats
+
+
 @router.get("/v1/decisions/{decision_id}", tags=["decisions"], responses=problem_responses(404))
-def get_decision(decision_id: str, response: Response, principal: PrincipalDep, session: ReadSessionDep) -> DecisionOut:
+def get_decision(
+    decision_id: str,
+    response: Response,
+    principal: PrincipalDep,
+    session: ReadSessionDep,
+    transaction: WriteTransactionDep,
+) -> DecisionOut:
     """One decision, if this key may see it (404 otherwise, so existence does not leak)."""
-    decision = decisions.get_decision(session, principal, decision_id)
+    with audit.logged_read(transaction, principal, AccessAction.decision, decision_id) as read:
+        decision = decisions.get_decision(session, principal, decision_id)
+        read.rows = 1
     _stamp(response, decision)
     return DecisionOut.model_validate(decision)
 
 
-@router.get("/v1/decisions", tags=["decisions"])
+@router.get(
+    "/v1/decisions",
+    tags=["decisions"],
+    response_model=DecisionPage,
+    responses={200: {"content": {"text/csv": {}}, "description": "A page; with `Accept: text/csv` every row"}},
+)
 def list_decisions(
+    request: Request,
     principal: PrincipalDep,
     session: ReadSessionDep,
+    transaction: WriteTransactionDep,
     filters: Annotated[DecisionQuery, Query()],
-) -> DecisionPage:
-    """The decision log, newest first, within what this key may see."""
+    customer: CustomerDep,
+    accept: Annotated[str | None, Header()] = None,
+) -> DecisionPage | StreamingResponse:
+    """The decision log, newest first, within what this key may see; `Accept: text/csv` exports the selection."""
+    filters = _with_customer(filters, customer)
+    if accept is not None and "text/csv" in accept:
+        start, rows = decisions.export_start(session, principal, filters)
+        audit.log_read(transaction, principal, AccessAction.export, rows=rows, filters=filters)
+        lines = decisions.export_csv(request.app.state.read_sessions, principal, filters, start=start)
+        disposition = {"Content-Disposition": 'attachment; filename="decisions.csv"'}
+        return StreamingResponse(lines, media_type="text/csv; charset=utf-8", headers=disposition)
     items, next_cursor = decisions.list_decisions(session, principal, filters)
+    audit.log_read(transaction, principal, AccessAction.list, rows=len(items), filters=filters)
     return DecisionPage(items=[DecisionOut.model_validate(d) for d in items], next_cursor=next_cursor)
+
+
+@router.get("/v1/decisions/{decision_id}/link", tags=["audit"])
+def get_decision_link(
+    decision_id: str, principal: PrincipalDep, session: ReadSessionDep, transaction: WriteTransactionDep
+) -> LinkOut:
+    """The decision's link in the audit chain; recompute `hash` as sha256(prev_hash || document)."""
+    principal.require(Role.auditor, Role.admin)
+    with audit.logged_read(transaction, principal, AccessAction.link, decision_id) as read:
+        link, document = decisions.get_link(session, principal, decision_id)
+        read.rows = 1
+    return LinkOut(
+        seq=link.seq,
+        kind=link.kind,
+        record_id=link.record_id,
+        prev_hash=link.prev_hash,
+        hash=link.hash,
+        chained_at=link.chained_at,
+        document=document,
+    )
+
+
+def _override_out(row: Override, seq: int) -> OverrideOut:
+    return OverrideOut(
+        override_id=row.override_id,
+        decision_id=row.decision_id,
+        handler=row.handler_unit,
+        customership=row.customership_unit,
+        reason=row.reason,
+        text=row.text,
+        recorded_by=row.recorded_by,
+        recorded_role=row.recorded_role,
+        recorded_at=row.recorded_at,
+        seq=seq,
+    )
+
+
+@router.post("/v1/decisions/{decision_id}/overrides", status_code=201, tags=["decisions"])
+def post_override(
+    decision_id: str,
+    body: OverrideIn,
+    principal: PrincipalDep,
+    transaction: WriteTransactionDep,
+    rules: RulesDep,
+) -> OverrideOut:
+    """Record that the decision was overridden in practice: a new chained record; the decision stays."""
+    principal.require(Role.coach, Role.admin)
+    with transaction() as session:  # committed here, before the response
+        row, link = decisions.record_override(
+            session, principal, decision_id=decision_id, body=body, registry=rules.registry
+        )
+    # Never the free text: it is the one place a person may have written more than they should.
+    log.info("override %s of decision %s: reason=%s by %s", row.override_id, decision_id, row.reason, principal.name)
+    return _override_out(row, link.seq)
+
+
+@router.get("/v1/decisions/{decision_id}/overrides", tags=["decisions"])
+def list_overrides(
+    decision_id: str, principal: PrincipalDep, session: ReadSessionDep, transaction: WriteTransactionDep
+) -> list[OverrideOut]:
+    """The overrides of a decision this key may see, oldest first."""
+    with audit.logged_read(transaction, principal, AccessAction.overrides, decision_id) as read:
+        found = decisions.list_overrides(session, principal, decision_id)
+        read.rows = len(found)
+    return [_override_out(row, seq) for row, seq in found]
+
+
+@router.get("/v1/audit/verify", tags=["audit"])
+def verify_chain(
+    request: Request,
+    principal: PrincipalDep,
+    session: ReadSessionDep,
+    checkpoint: Annotated[CheckpointQuery, Query()],
+) -> VerificationOut:
+    """Walk the whole chain; name the first broken link, and check a checkpoint kept earlier if given."""
+    principal.require(Role.auditor, Role.admin)
+    kept = checkpoint.given()
+    result = audit.verify(
+        session,
+        checkpoint=audit.Checkpoint(**kept.model_dump()) if kept else None,
+        key=request.app.state.checkpoint_key,
+    )
+    return VerificationOut(
+        intact=result.intact,
+        links=result.links,
+        intact_up_to=result.intact_up_to,
+        head_hash=result.head_hash,
+        findings=[FindingOut(**asdict(finding)) for finding in result.findings],
+        summary=result.summary(),
+    )
+
+
+@router.get("/v1/audit/checkpoints", tags=["audit"])
+def export_checkpoint(request: Request, principal: PrincipalDep, session: ReadSessionDep) -> CheckpointOut:
+    """The head of the chain now, signed with the checkpoint key: keep it outside this service."""
+    principal.require(Role.auditor, Role.admin)
+    kept = audit.checkpoint(session, request.app.state.checkpoint_key)
+    return CheckpointOut(**kept.as_json())
+
+
+@router.get("/v1/audit/access", tags=["audit"])
+def list_access(principal: PrincipalDep, session: ReadSessionDep, query: Annotated[AccessQuery, Query()]) -> AccessPage:
+    """Who read which decisions, newest first."""
+    principal.require(Role.auditor, Role.admin)
+    items, next_cursor = audit.list_access(session, query)
+    return AccessPage(
+        items=[AccessOut.model_validate(entry, from_attributes=True) for entry in items], next_cursor=next_cursor
+    )
 
 
 def _describe(condition: Condition | None) -> str | None:

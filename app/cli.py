@@ -1,4 +1,4 @@
-"""The `reitti` command: serve, migrate, manage API keys, check the rules."""
+"""The `reitti` command: serve, migrate, verify the audit chain, manage API keys, check the rules."""
 
 from __future__ import annotations
 
@@ -48,6 +48,46 @@ def _db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
         path.parent.mkdir(parents=True, exist_ok=True)
     command.upgrade(config, args.revision)
     print(f"database at revision {args.revision}")
+    return 0
+
+
+def _audit_verify(args: argparse.Namespace, settings: Settings) -> int:
+    import json
+
+    from app.audit import Checkpoint, verify
+    from app.db import make_engine, make_sessions
+
+    kept, key = None, None
+    if args.checkpoint is not None:
+        try:
+            with open(args.checkpoint, encoding="utf-8") as handle:
+                kept = Checkpoint(**json.load(handle))
+            key = settings.resolve_checkpoint_key()
+        except (OSError, ValueError, TypeError, RuntimeError) as error:
+            print(f"error: cannot check against {args.checkpoint}: {error}", file=sys.stderr)
+            return 2
+    read, _ = make_sessions(make_engine(settings.database_url))
+    with read() as session:
+        result = verify(session, checkpoint=kept, key=key)
+    print(result.summary())
+    return 0 if result.intact else 1
+
+
+def _audit_checkpoint(args: argparse.Namespace, settings: Settings) -> int:
+    import json
+
+    from app.audit import checkpoint
+    from app.db import make_engine, make_sessions
+
+    try:
+        key = settings.resolve_checkpoint_key()
+    except RuntimeError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    read, _ = make_sessions(make_engine(settings.database_url))
+    with read() as session:
+        kept = checkpoint(session, key)
+    print(json.dumps(kept.as_json()))
     return 0
 
 
@@ -336,6 +376,13 @@ def parser() -> argparse.ArgumentParser:
     upgrade = db.add_parser("upgrade", help="run the migrations")
     upgrade.add_argument("revision", nargs="?", default="head")
     upgrade.set_defaults(run=_db_upgrade)
+
+    audit = commands.add_parser("audit", help="the audit chain").add_subparsers(dest="audit_command", required=True)
+    verify = audit.add_parser("verify", help="walk the chain; exit 1 and name the first broken link if any")
+    verify.add_argument("--checkpoint", help="a checkpoint file kept earlier: finds links deleted from the end")
+    verify.set_defaults(run=_audit_verify)
+    checkpoint = audit.add_parser("checkpoint", help="print the head, signed with REITTI_CHECKPOINT_KEY, as JSON")
+    checkpoint.set_defaults(run=_audit_checkpoint)
 
     keys = commands.add_parser("keys", help="API keys").add_subparsers(dest="keys_command", required=True)
     create = keys.add_parser("create", help="make a key; it is printed on the last line")

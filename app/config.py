@@ -24,6 +24,7 @@ class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     rules_dir: Path = REPOSITORY / "rules"
     pseudonym_key: str | None = None
+    checkpoint_key: str | None = None
     max_body_bytes: int = MAX_BODY_BYTES
     session_secret: str | None = None
 
@@ -35,6 +36,7 @@ class Settings:
             database_url=env.get("REITTI_DATABASE_URL", DEFAULT_DATABASE_URL),
             rules_dir=Path(env.get("REITTI_RULES_DIR", REPOSITORY / "rules")),
             pseudonym_key=env.get("REITTI_PSEUDONYM_KEY") or None,
+            checkpoint_key=env.get("REITTI_CHECKPOINT_KEY") or None,
             max_body_bytes=int(env.get("REITTI_MAX_BODY_BYTES", MAX_BODY_BYTES)),
             session_secret=env.get("REITTI_SESSION_SECRET") or None,
         )
@@ -62,6 +64,15 @@ class Settings:
         that file makes old pseudonyms unsearchable: production sets the variable.
         """
         return self._key(self.pseudonym_key, "REITTI_PSEUDONYM_KEY", ".pseudonym-key")
+
+    def resolve_checkpoint_key(self) -> bytes:
+        """The HMAC key that signs checkpoints of the audit chain: the variable, or a key beside the SQLite file.
+
+        The key must not be in the database: whoever can rewrite the chain there must not
+        also be able to sign a checkpoint that agrees with it. A key file beside a SQLite
+        database is only as far away as the file system: production sets the variable.
+        """
+        return self._key(self.checkpoint_key, "REITTI_CHECKPOINT_KEY", ".checkpoint-key")
 
     def _key(self, value: str | None, variable: str, suffix: str) -> bytes:
         """A key from its variable; without it, one made once and kept beside the SQLite file."""

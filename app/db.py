@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, Select, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
+
+from app.schemas import decode_cursor, encode_cursor
+
+Row = TypeVar("Row")
 
 
 def database_url(url: str) -> str:
@@ -49,6 +54,30 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
+def refresh_sqlite_statistics(engine: Engine, *, grown: float = 2.0, least: int = 1000) -> bool:
+    """ANALYZE a SQLite database whose decision log has no statistics yet or has grown `grown` times since.
+
+    Without statistics SQLite's planner takes an equality on any indexed column to match a
+    few rows: for a coach's scope (home municipality OR handler) it sorted a hundred thousand
+    rows, 400 ms on a million decisions, against 3 ms with statistics. A full ANALYZE of a
+    million decisions takes about 1.4 s. PostgreSQL keeps its own. True when it ran.
+    """
+    if engine.dialect.name != "sqlite":
+        return False
+    with engine.begin() as connection:
+        try:
+            rows = connection.execute(text("SELECT max(seq) FROM decisions")).scalar() or 0
+        except OperationalError:  # not migrated yet: /readyz says so
+            return False
+        has_stats = connection.execute(text("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'")).first()
+        stat = has_stats and connection.execute(text("SELECT stat FROM sqlite_stat1 WHERE tbl = 'decisions'")).scalar()
+        analysed = int(stat.split()[0]) if stat else 0
+        if rows < least or rows < analysed * grown:
+            return False
+        connection.execute(text("ANALYZE"))
+    return True
+
+
 def make_sessions(engine: Engine) -> tuple[sessionmaker[Session], Callable[[], AbstractContextManager[Session]]]:
     """Session factories for reading and for writing; a write session is one transaction.
 
@@ -66,3 +95,14 @@ def make_sessions(engine: Engine) -> tuple[sessionmaker[Session], Callable[[], A
             yield session
 
     return read, write
+
+
+def newest_first(
+    session: Session, query: Select[Row], seq: InstrumentedAttribute[int], *, cursor: str | None, limit: int
+) -> tuple[Sequence[Row], str | None]:
+    """A page of `query`'s rows, highest `seq` first, after `cursor`; and the next page's cursor (None at the end)."""
+    if cursor is not None:
+        query = query.where(seq < decode_cursor(cursor))
+    rows = session.scalars(query.order_by(seq.desc()).limit(limit + 1)).all()
+    next_cursor = encode_cursor(getattr(rows[limit - 1], seq.key)) if len(rows) > limit else None
+    return rows[:limit], next_cursor

@@ -1,26 +1,60 @@
-"""The decision log: storing a decision once per event, reading it back within scope."""
+"""The decision log: storing a decision once per event and chaining it, reading it back within
+scope, exporting and counting it, and recording overrides of it."""
 
 from __future__ import annotations
 
-import base64
+import csv
 import hashlib
-import json
-from collections.abc import Sequence
-from datetime import datetime
+import io
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import ColumnElement, Select, SQLColumnExpression, case, exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app import audit
 from app.auth import Principal
+from app.db import newest_first
 from app.engine import RuleEngine
-from app.errors import EventIdConflict, FieldError, InvalidQuery, NotFound
-from app.events import ValidEvent
-from app.models import Decision, Role
-from app.routing import decide
+from app.errors import EventIdConflict, FieldError, InvalidBody, NotFound
+from app.events import FINNISH_TIME, ValidEvent
+from app.models import ChainLink, Decision, Override, RecordKind, Role
+from app.routing import decide, new_decision_id
 from app.ruleset import Registry
-from app.schemas import DecisionQuery, EventIn
+from app.schemas import (
+    Count,
+    DecisionFilters,
+    DecisionQuery,
+    DecisionStats,
+    EventIn,
+    OverrideIn,
+    RuleCount,
+    decode_cursor,
+)
+
+# The columns of a CSV export: the decision's main fields, the customer only as a pseudonym.
+CSV_COLUMNS = (
+    "decision_id",
+    "event_id",
+    "event_type",
+    "occurred_at",
+    "decided_at",
+    "client",
+    "customer_type",
+    "customer_pseudonym",
+    "home_municipality",
+    "handler_unit",
+    "provider_unit",
+    "customership_unit",
+    "customership_role",
+    "cost_group",
+    "rule_id",
+    "ruleset_version",
+    "ruleset_sha256",
+)
 
 
 def request_fingerprint(body: EventIn, pseudonym: str) -> str:
@@ -31,8 +65,7 @@ def request_fingerprint(body: EventIn, pseudonym: str) -> str:
     """
     document = body.model_dump(mode="json")
     document["customer"]["id"] = pseudonym
-    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return hashlib.sha256(audit.canonical_json(document).encode("utf-8")).hexdigest()
 
 
 def _existing(session: Session, client: str, event_id: str) -> Decision | None:
@@ -48,6 +81,32 @@ def _replay(row: Decision, fingerprint: str) -> dict[str, Any]:
     return row.decision
 
 
+def decision_values(*, client: str, event: ValidEvent, fingerprint: str, decision: dict[str, Any]) -> dict[str, Any]:
+    """The columns of the decision log's row for a decision (its seq aside)."""
+    return {
+        "decision_id": decision["decision_id"],
+        "client": client,
+        "event_id": event.event_id,
+        "request_sha256": fingerprint,
+        "event_type": event.event_type.code,
+        "customer_type": event.customer_type.value,
+        "customer_pseudonym": event.customer_pseudonym,
+        "home_municipality": event.home_municipality,
+        "occurred_at": event.occurred_at,
+        "decided_at": datetime.fromisoformat(decision["decided_at"]),
+        "handler_unit": decision["handler"]["unit"],
+        "provider_unit": decision["provider"]["unit"],
+        "customership_unit": (decision["customership"] or {}).get("unit"),
+        "customership_role": (decision["customership"] or {}).get("role"),
+        "cost_group": decision["cost_group"],
+        "rule_id": decision["rule"]["id"],
+        "ruleset_version": decision["rule"]["ruleset"],
+        "ruleset_sha256": decision["rule"]["ruleset_sha256"],
+        "decision": decision,
+        "event": event.normalised(),
+    }
+
+
 def submit(
     session: Session,
     *,
@@ -57,32 +116,12 @@ def submit(
     engine: RuleEngine,
     registry: Registry,
 ) -> tuple[dict[str, Any], bool]:
-    """Decide and store the event once: (decision, True) when new, (the first one, False) on replay."""
+    """Decide, store and chain the event once: (decision, True) when new, (the first one, False) on replay."""
     if (row := _existing(session, client, event.event_id)) is not None:
         return _replay(row, fingerprint), False
     decision = decide(event, engine=engine, registry=registry)
-    row = Decision(
-        decision_id=decision["decision_id"],
-        client=client,
-        event_id=event.event_id,
-        request_sha256=fingerprint,
-        event_type=event.event_type.code,
-        customer_type=event.customer_type.value,
-        customer_pseudonym=event.customer_pseudonym,
-        home_municipality=event.home_municipality,
-        occurred_at=event.occurred_at,
-        decided_at=datetime.fromisoformat(decision["decided_at"]),
-        handler_unit=decision["handler"]["unit"],
-        provider_unit=decision["provider"]["unit"],
-        customership_unit=(decision["customership"] or {}).get("unit"),
-        customership_role=(decision["customership"] or {}).get("role"),
-        cost_group=decision["cost_group"],
-        rule_id=decision["rule"]["id"],
-        ruleset_version=decision["rule"]["ruleset"],
-        ruleset_sha256=decision["rule"]["ruleset_sha256"],
-        decision=decision,
-        event=event.normalised(),
-    )
+    values = decision_values(client=client, event=event, fingerprint=fingerprint, decision=decision)
+    row = Decision(**values)
     try:
         with session.begin_nested():
             session.add(row)
@@ -91,6 +130,7 @@ def submit(
         if (first := _existing(session, client, event.event_id)) is None:
             raise
         return _replay(first, fingerprint), False
+    audit.append(session, kind=RecordKind.decision, record=values)
     return decision, True
 
 
@@ -106,16 +146,29 @@ def _scoped(query: Select[Decision], principal: Principal) -> Select[Decision]:
     return query
 
 
-def get_decision(session: Session, principal: Principal, decision_id: str) -> dict[str, Any]:
-    """One decision; 404 also when it exists but the principal may not see it."""
-    query = _scoped(select(Decision).where(Decision.decision_id == decision_id), principal)
-    row = session.scalar(query)
+def _visible(session: Session, principal: Principal, decision_id: str) -> Decision:
+    """The decision row; 404 also when it exists but the principal may not see it."""
+    row = session.scalar(_scoped(select(Decision).where(Decision.decision_id == decision_id), principal))
     if row is None:
         raise NotFound(f"No decision {decision_id} that this key may see.")
-    return row.decision
+    return row
 
 
-def _filtered(query: Select[Decision], filters: DecisionQuery) -> Select[Decision]:
+def get_decision(session: Session, principal: Principal, decision_id: str) -> dict[str, Any]:
+    """One decision; 404 also when it exists but the principal may not see it."""
+    return _visible(session, principal, decision_id).decision
+
+
+def get_link(session: Session, principal: Principal, decision_id: str) -> tuple[ChainLink, str]:
+    """A visible decision's link in the audit chain and the document it hashes."""
+    _visible(session, principal, decision_id)
+    found = audit.get_link(session, decision_id)
+    if found is None:
+        raise NotFound(f"Decision {decision_id} has no link in the audit chain: verify the chain.")
+    return found
+
+
+def _filtered(query: Select[Decision], filters: DecisionFilters) -> Select[Decision]:
     """Add the auditor's filters to a query; every one given must hold."""
     equal = {
         Decision.event_type: filters.event_type,
@@ -141,33 +194,146 @@ def _filtered(query: Select[Decision], filters: DecisionQuery) -> Select[Decisio
     return query
 
 
-def encode_cursor(seq: int) -> str:
-    """An opaque cursor for the page after the decision with sequence number `seq`."""
-    return base64.urlsafe_b64encode(f"s{seq}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> int:
-    """The sequence number inside a cursor; 422 naming `cursor` when it is not one of ours."""
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        if not text.startswith("s"):
-            raise ValueError(cursor)
-        seq = int(text[1:])
-        if not 0 < seq < 2**63:  # a sequence number the databases can hold
-            raise ValueError(cursor)
-        return seq
-    except ValueError:
-        raise InvalidQuery([FieldError(("query", "cursor"), "not a cursor this service gave")]) from None
-
-
 def list_decisions(
     session: Session, principal: Principal, filters: DecisionQuery
 ) -> tuple[Sequence[dict[str, Any]], str | None]:
     """A page of decisions, newest first, and the cursor of the next page (None at the end)."""
     query = _filtered(_scoped(select(Decision), principal), filters)
+    rows, next_cursor = newest_first(session, query, Decision.seq, cursor=filters.cursor, limit=filters.limit)
+    return [row.decision for row in rows], next_cursor
+
+
+def _selection(principal: Principal, filters: DecisionFilters, before: int | None) -> Select[Decision]:
+    query = _filtered(_scoped(select(Decision), principal), filters)
+    return query if before is None else query.where(Decision.seq < before)
+
+
+def export_start(session: Session, principal: Principal, filters: DecisionQuery) -> tuple[int, int]:
+    """Where an export starts (its first row is below this seq) and how many rows it will send.
+
+    The log only grows, and new rows come above a fixed start, so the count logged before
+    the first byte is the count sent. Exactly so on SQLite, where seq is taken in commit
+    order; on PostgreSQL a decision that took its seq before the export began but commits
+    while it streams (a window of milliseconds) is sent without having been counted.
+    """
     if filters.cursor is not None:
-        query = query.where(Decision.seq < decode_cursor(filters.cursor))
-    limit = filters.limit
-    rows = session.scalars(query.order_by(Decision.seq.desc()).limit(limit + 1)).all()
-    next_cursor = encode_cursor(rows[limit - 1].seq) if len(rows) > limit else None
-    return [row.decision for row in rows[:limit]], next_cursor
+        start = decode_cursor(filters.cursor)
+    else:
+        start = (session.scalar(select(func.max(Decision.seq))) or 0) + 1
+    count = session.scalar(
+        _selection(principal, filters, start).with_only_columns(func.count(), maintain_column_froms=True)
+    )
+    return start, count or 0
+
+
+def export_csv(
+    sessions: Callable[[], AbstractContextManager[Session]],
+    principal: Principal,
+    filters: DecisionFilters,
+    *,
+    start: int,
+    batch: int = 1000,
+) -> Iterator[str]:
+    """The selection as CSV, newest first, read `batch` rows at a time, each batch in its own short transaction."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    columns = [getattr(Decision, name) for name in CSV_COLUMNS]
+    while True:
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        query = _selection(principal, filters, start).with_only_columns(*columns, Decision.seq)
+        with sessions() as session:
+            rows = session.execute(query.order_by(Decision.seq.desc()).limit(batch)).all()
+        if not rows:
+            return
+        writer.writerows([audit.plain(value) for value in row[:-1]] for row in rows)
+        start = rows[-1].seq
+
+
+def _utc_hour(session: Session) -> ColumnElement[str]:
+    """The hour of the decision in UTC as 'YYYY-MM-DD HH', in each database's own words."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.to_char(func.timezone("UTC", Decision.decided_at), "YYYY-MM-DD HH24")
+    return func.substr(Decision.decided_at, 1, 13)  # SQLite keeps 'YYYY-MM-DD HH:MM:SS.ffffff' in UTC
+
+
+def _finnish_months(hours: Sequence[tuple[str, int]]) -> list[Count]:
+    # Finland's offset is a whole number of hours, so an hour in UTC lies in one Finnish month.
+    months: dict[str, int] = {}
+    for hour, count in hours:
+        utc = datetime.strptime(hour, "%Y-%m-%d %H").replace(tzinfo=UTC)
+        month = utc.astimezone(FINNISH_TIME).strftime("%Y-%m")
+        months[month] = months.get(month, 0) + count
+    return [Count(key=month, decisions=count) for month, count in sorted(months.items())]
+
+
+def decision_stats(session: Session, principal: Principal, filters: DecisionFilters) -> DecisionStats:
+    """Counts of the decisions this principal may see and the filters select, and their override rates."""
+    selected = _selection(principal, filters, None)
+    overridden = func.count(case((exists().where(Override.decision_id == Decision.decision_id), 1)))
+
+    def grouped(column: SQLColumnExpression[Any], *more: ColumnElement[int]) -> Sequence[Any]:
+        query = selected.with_only_columns(column, func.count(), *more, maintain_column_froms=True)
+        return session.execute(query.group_by(column).order_by(func.count().desc(), column)).all()
+
+    by_rule = [
+        RuleCount(rule_id=rule_id, decisions=count, overridden=changed, override_rate=round(changed / count, 4))
+        for rule_id, count, changed in grouped(Decision.rule_id, overridden)
+    ]
+    return DecisionStats(
+        total=sum(rule.decisions for rule in by_rule),
+        overridden=sum(rule.overridden for rule in by_rule),
+        by_rule=by_rule,
+        by_handler=[Count(key=key, decisions=count) for key, count in grouped(Decision.handler_unit)],
+        by_customership=[Count(key=key, decisions=count) for key, count in grouped(Decision.customership_unit)],
+        by_municipality=[Count(key=key, decisions=count) for key, count in grouped(Decision.home_municipality)],
+        by_month=_finnish_months(grouped(_utc_hour(session))),
+    )
+
+
+def record_override(
+    session: Session, principal: Principal, *, decision_id: str, body: OverrideIn, registry: Registry
+) -> tuple[Override, ChainLink]:
+    """Record that a visible decision was overridden in practice: a new chained record, never an edit."""
+    decision = _visible(session, principal, decision_id)
+    now = {"handler": decision.handler_unit, "customership": decision.customership_unit}
+    errors = []
+    for name, unit in (("handler", body.handler), ("customership", body.customership)):
+        if unit is None:
+            continue
+        if unit not in registry.units:
+            errors.append(FieldError(("body", name), "is not a unit id (GET /v1/units lists them)"))
+        elif unit == now[name]:
+            errors.append(FieldError(("body", name), f"is already the decision's {name}"))
+    if errors:
+        raise InvalidBody(errors)
+    row = Override(
+        override_id=new_decision_id(),
+        decision_id=decision_id,
+        handler_unit=body.handler,
+        customership_unit=body.customership,
+        reason=body.reason.value,
+        text=body.text,
+        recorded_by=principal.name,
+        recorded_by_key=principal.key_id,
+        recorded_role=principal.role.value,
+        recorded_at=datetime.now(UTC),
+    )
+    session.add(row)
+    session.flush()
+    link = audit.append(session, kind=RecordKind.override, record=audit.record_of(RecordKind.override, row))
+    return row, link
+
+
+def list_overrides(session: Session, principal: Principal, decision_id: str) -> Sequence[tuple[Override, int]]:
+    """The overrides of a visible decision, oldest first, each with its place in the chain."""
+    _visible(session, principal, decision_id)
+    query = (
+        select(Override, ChainLink.seq)
+        .join(ChainLink, ChainLink.record_id == Override.override_id)
+        .where(Override.decision_id == decision_id)
+        .order_by(ChainLink.seq)
+    )
+    return [(row, seq) for row, seq in session.execute(query)]

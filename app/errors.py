@@ -74,6 +74,13 @@ class InvalidQuery(EventInvalid):
     title = "The query is not valid"
 
 
+class InvalidBody(EventInvalid):
+    """A request body is well formed but names something that does not exist or fit (422)."""
+
+    problem = "invalid-request"
+    title = "The request is not valid"
+
+
 class Unauthenticated(ReittiError):
     """No valid credentials (401)."""
 

@@ -1,7 +1,7 @@
 """The application factory. `app.main:app` is the ASGI app; `create_app()` builds one.
 
 Nothing happens at import time beyond building the app object: the rules, the engine,
-the database and the pseudonym key are opened by the lifespan and closed after it.
+the database and the pseudonym and checkpoint keys are opened by the lifespan and closed after it.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api import operations, router, today_in_finland
 from app.config import Settings
-from app.db import make_engine, make_sessions
+from app.db import make_engine, make_sessions, refresh_sqlite_statistics
 from app.engine import RuleEngine
 from app.errors import BodyTooLarge, install_error_handlers, problem_response
 from app.ruleset import load_rules
@@ -136,8 +136,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         for ruleset in rules.rulesets:
             engine.load(ruleset)
         database = make_engine(settings.database_url)
+        refresh_sqlite_statistics(database)
         app.state.read_sessions, app.state.write_sessions = make_sessions(database)
         app.state.pseudonym_key = settings.resolve_pseudonym_key()
+        app.state.checkpoint_key = settings.resolve_checkpoint_key()
         app.state.rules = rules
         app.state.engine = engine
         app.state.diffs = {}

@@ -1,4 +1,4 @@
-"""The database tables: API keys and the decision log."""
+"""The database tables: API keys, the decision log, its chain, overrides and the access log."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Index, Integer, MetaData, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, Integer, MetaData, String, UniqueConstraint
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -90,6 +90,19 @@ class User(Base):
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
+# The decision log's columns that auditors filter on by equality.
+FILTERED_COLUMNS = (
+    "customer_pseudonym",
+    "customership_unit",
+    "event_type",
+    "handler_unit",
+    "home_municipality",
+    "provider_unit",
+    "rule_id",
+    "ruleset_version",
+)
+
+
 class Decision(Base):
     """One routing decision, with the normalised event it answered."""
 
@@ -98,6 +111,8 @@ class Decision(Base):
         # The idempotency key: a constraint, so that concurrent posts cannot both insert.
         UniqueConstraint("client", "event_id"),
         Index("ix_decisions_decided_at_seq", "decided_at", "seq"),
+        # Each filter with seq, so that a filtered page, newest first, is read in index order.
+        *(Index(f"ix_decisions_{column}_seq", column, "seq") for column in FILTERED_COLUMNS),
     )
 
     seq: Mapped[int] = mapped_column(SequenceNumber, primary_key=True, autoincrement=True)
@@ -105,19 +120,101 @@ class Decision(Base):
     client: Mapped[str] = mapped_column(String(128))
     event_id: Mapped[str] = mapped_column(String(128))
     request_sha256: Mapped[str] = mapped_column(String(64))
-    event_type: Mapped[str] = mapped_column(String(100), index=True)
+    event_type: Mapped[str] = mapped_column(String(100))
     customer_type: Mapped[str] = mapped_column(String(16))
-    customer_pseudonym: Mapped[str] = mapped_column(String(64), index=True)
-    home_municipality: Mapped[str] = mapped_column(String(3), index=True)
+    customer_pseudonym: Mapped[str] = mapped_column(String(64))
+    home_municipality: Mapped[str] = mapped_column(String(3))
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     decided_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    handler_unit: Mapped[str] = mapped_column(String(64), index=True)
-    provider_unit: Mapped[str] = mapped_column(String(64), index=True)
-    customership_unit: Mapped[str | None] = mapped_column(String(64), index=True)
+    handler_unit: Mapped[str] = mapped_column(String(64))
+    provider_unit: Mapped[str] = mapped_column(String(64))
+    customership_unit: Mapped[str | None] = mapped_column(String(64))
     customership_role: Mapped[str | None] = mapped_column(String(32))
     cost_group: Mapped[str] = mapped_column(String(32))
-    rule_id: Mapped[str] = mapped_column(String(128), index=True)
-    ruleset_version: Mapped[str] = mapped_column(String(32), index=True)
+    rule_id: Mapped[str] = mapped_column(String(128))
+    ruleset_version: Mapped[str] = mapped_column(String(32))
     ruleset_sha256: Mapped[str] = mapped_column(String(64))
     decision: Mapped[dict[str, Any]] = mapped_column(Document)
     event: Mapped[dict[str, Any]] = mapped_column(Document)
+
+
+class RecordKind(StrEnum):
+    """What a link of the audit chain vouches for."""
+
+    decision = "decision"
+    override = "override"
+
+
+class ChainLink(Base):
+    """One link of the audit chain: a decision or an override, its place and its hash.
+
+    `seq` is given by the writer that holds the chain lock (never a database sequence,
+    which leaves gaps); the unique constraints refuse a fork if that lock ever fails.
+    """
+
+    __tablename__ = "audit_chain"
+
+    seq: Mapped[int] = mapped_column(SequenceNumber, primary_key=True, autoincrement=False)
+    kind: Mapped[str] = mapped_column(String(16))
+    record_id: Mapped[str] = mapped_column(String(36), unique=True)
+    prev_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+    chained_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class OverrideReason(StrEnum):
+    """Why a decision was overridden in practice: a fixed list, so that stats can count them."""
+
+    customer_moved = "customer_moved"
+    wrong_event_data = "wrong_event_data"
+    needs_special_expertise = "needs_special_expertise"
+    customer_request = "customer_request"
+    agreed_between_units = "agreed_between_units"
+    rule_does_not_fit = "rule_does_not_fit"
+    other = "other"
+
+
+class Override(Base):
+    """A record that a decision was overridden in practice; the decision itself stays as it was."""
+
+    __tablename__ = "overrides"
+
+    seq: Mapped[int] = mapped_column(SequenceNumber, primary_key=True, autoincrement=True)
+    override_id: Mapped[str] = mapped_column(String(36), unique=True)
+    decision_id: Mapped[str] = mapped_column(String(36), ForeignKey("decisions.decision_id"), index=True)
+    handler_unit: Mapped[str | None] = mapped_column(String(64))
+    customership_unit: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(String(32))
+    text: Mapped[str] = mapped_column(String(2000))
+    recorded_by: Mapped[str] = mapped_column(String(128))
+    recorded_by_key: Mapped[int] = mapped_column(SequenceNumber)
+    recorded_role: Mapped[str] = mapped_column(String(16))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class AccessAction(StrEnum):
+    """What a logged read was."""
+
+    decision = "decision"
+    link = "link"
+    overrides = "overrides"
+    list = "list"
+    export = "export"
+    stats = "stats"
+
+
+class AccessEntry(Base):
+    """One read of the decision log by a person: who, when, what and how many rows."""
+
+    __tablename__ = "access_log"
+
+    seq: Mapped[int] = mapped_column(SequenceNumber, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    key_id: Mapped[int] = mapped_column(SequenceNumber)
+    key_name: Mapped[str] = mapped_column(String(128), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    municipality: Mapped[str | None] = mapped_column(String(3))
+    action: Mapped[str] = mapped_column(String(16))
+    decision_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    filters: Mapped[dict[str, Any] | None] = mapped_column(Document)
+    rows: Mapped[int] = mapped_column(Integer)

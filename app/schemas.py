@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue, field_validator, model_validator
+
+from app.errors import FieldError, InvalidQuery
+from app.models import AccessAction, OverrideReason, RecordKind, Role
 
 Strict = ConfigDict(extra="forbid")
 
@@ -105,8 +109,8 @@ class DecisionOut(BaseModel):
     delivery: str | None = None
 
 
-class DecisionQuery(BaseModel):
-    """Filters and paging for the decision log; every filter given must hold."""
+class DecisionFilters(BaseModel):
+    """Filters of the decision log; every filter given must hold."""
 
     model_config = Strict
 
@@ -122,8 +126,6 @@ class DecisionQuery(BaseModel):
     decided_before: AwareDatetime | None = Field(None, description="exclusive")
     occurred_after: AwareDatetime | None = Field(None, description="inclusive")
     occurred_before: AwareDatetime | None = Field(None, description="exclusive")
-    cursor: str | None = Field(None, max_length=64, description="next_cursor of the previous page")
-    limit: int = Field(50, ge=1, le=500)
 
     @field_validator("*")
     @classmethod
@@ -132,6 +134,13 @@ class DecisionQuery(BaseModel):
         if isinstance(value, str) and "\x00" in value:
             raise ValueError("must not contain a NUL character")
         return _in_utc_range(value)
+
+
+class DecisionQuery(DecisionFilters):
+    """Filters and paging for the decision log; every filter given must hold."""
+
+    cursor: str | None = Field(None, max_length=64, description="next_cursor of the previous page")
+    limit: int = Field(50, ge=1, le=500, description="page size; a CSV export ignores it and sends every row")
 
 
 class DecisionPage(BaseModel):
@@ -251,3 +260,183 @@ class Health(BaseModel):
 
     status: Literal["ok", "unavailable"]
     checks: dict[str, str] = Field(default_factory=dict)
+
+
+def encode_cursor(seq: int) -> str:
+    """An opaque cursor for the page after the row with sequence number `seq`."""
+    return base64.urlsafe_b64encode(f"s{seq}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    """The sequence number inside a cursor; 422 naming `cursor` when it is not one of ours."""
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        if not text.startswith("s"):
+            raise ValueError(cursor)
+        seq = int(text[1:])
+        if not 0 <= seq < 2**63:  # a seq is a 64-bit integer; a larger one cannot be bound to a query
+            raise ValueError(cursor)
+        return seq
+    except ValueError:
+        raise InvalidQuery([FieldError(("query", "cursor"), "not a cursor this service gave")]) from None
+
+
+class Count(BaseModel):
+    """How many decisions have one value of a column."""
+
+    key: str | None
+    decisions: int
+
+
+class RuleCount(BaseModel):
+    """How many decisions a rule made, and how many of them were overridden in practice."""
+
+    rule_id: str
+    decisions: int
+    overridden: int
+    override_rate: float
+
+
+class DecisionStats(BaseModel):
+    """Counts of the selected decisions by rule, unit, municipality and month (Finnish time)."""
+
+    total: int
+    overridden: int
+    by_rule: list[RuleCount]
+    by_handler: list[Count]
+    by_customership: list[Count]
+    by_municipality: list[Count]
+    by_month: list[Count]
+
+
+class OverrideIn(BaseModel):
+    """What was done in practice instead of the decision, and why."""
+
+    model_config = Strict
+
+    handler: str | None = Field(None, max_length=64, description="the unit that handled the case instead")
+    customership: str | None = Field(None, max_length=64, description="the unit that kept the customer instead")
+    reason: OverrideReason
+    text: Annotated[str, Field(max_length=2000, description="free text; never an identity code")] = ""
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> OverrideIn:
+        if self.handler is None and self.customership is None:
+            raise ValueError("give the new handler, the new customership, or both")
+        return self
+
+
+class LinkOut(BaseModel):
+    """A record's link in the audit chain, and the document it hashes.
+
+    hash = sha256(prev_hash || document), both as UTF-8 text.
+    """
+
+    seq: int
+    kind: RecordKind
+    record_id: str
+    prev_hash: str
+    hash: str
+    chained_at: AwareDatetime
+    document: str
+
+
+class OverrideOut(BaseModel):
+    """An override, as recorded and chained."""
+
+    override_id: str
+    decision_id: str
+    handler: str | None
+    customership: str | None
+    reason: OverrideReason
+    text: str
+    recorded_by: str
+    recorded_role: Role
+    recorded_at: AwareDatetime
+    seq: int = Field(description="its place in the audit chain")
+
+
+class CheckpointOut(BaseModel):
+    """The chain's head at a moment, signed (HMAC-SHA256) with a key outside the database."""
+
+    seq: int
+    hash: str
+    at: str
+    signature: str
+
+
+class CheckpointQuery(BaseModel):
+    """A checkpoint kept earlier, to check the chain against: all four fields or none."""
+
+    model_config = Strict
+
+    seq: int | None = Field(None, ge=0, le=2**63 - 1)
+    hash: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
+    at: str | None = Field(None, max_length=40)
+    signature: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
+
+    def given(self) -> CheckpointOut | None:
+        """The checkpoint, or None when no field was given; 422 when only some were."""
+        fields = {"seq": self.seq, "hash": self.hash, "at": self.at, "signature": self.signature}
+        missing = [name for name, value in fields.items() if value is None]
+        if len(missing) == len(fields):
+            return None
+        if missing:
+            raise InvalidQuery([FieldError(("query", name), "a checkpoint needs all four fields") for name in missing])
+        return CheckpointOut.model_validate(fields)
+
+
+class FindingOut(BaseModel):
+    """Something that breaks the chain's proof."""
+
+    seq: int | None
+    record_id: str | None
+    problem: str
+
+
+class VerificationOut(BaseModel):
+    """What a walk of the chain found."""
+
+    intact: bool
+    links: int
+    intact_up_to: int
+    head_hash: str
+    findings: list[FindingOut]
+    summary: str
+
+
+class AccessQuery(BaseModel):
+    """Filters and paging for the access log."""
+
+    model_config = Strict
+
+    who: str | None = Field(None, max_length=128, description="the key's name")
+    role: Role | None = None
+    municipality: str | None = Field(None, pattern=r"^\d{3}$", description="a coach's municipality")
+    action: AccessAction | None = None
+    decision_id: str | None = Field(None, max_length=36)
+    after: AwareDatetime | None = Field(None, description="inclusive")
+    before: AwareDatetime | None = Field(None, description="exclusive")
+    cursor: str | None = Field(None, max_length=64, description="next_cursor of the previous page")
+    limit: int = Field(50, ge=1, le=500)
+
+
+class AccessOut(BaseModel):
+    """One logged read: who, when, which decision or which filter, how many rows."""
+
+    at: AwareDatetime
+    key_id: int
+    key_name: str
+    role: Role
+    municipality: str | None
+    action: AccessAction
+    decision_id: str | None
+    filters: dict[str, Any] | None
+    rows: int
+
+
+class AccessPage(BaseModel):
+    """A page of the access log, newest first, and the cursor for the next page."""
+
+    items: list[AccessOut]
+    next_cursor: str | None

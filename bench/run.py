@@ -82,13 +82,17 @@ def in_process(rules: Rules, count: int) -> None:
 
 
 @contextmanager
-def serving() -> Iterator[tuple[str, str]]:
-    """`reitti serve` on a fresh SQLite file, with an integration key: (base URL, key)."""
+def serving(database_url: str | None = None, workers: int = 1) -> Iterator[tuple[str, str]]:
+    """`reitti serve` on an empty database (a fresh SQLite file unless given), with an integration key.
+
+    Yields (base URL, key).
+    """
     with tempfile.TemporaryDirectory() as folder:
         env = {
             **os.environ,
-            "REITTI_DATABASE_URL": f"sqlite:///{Path(folder) / 'bench.db'}",
+            "REITTI_DATABASE_URL": database_url or f"sqlite:///{Path(folder) / 'bench.db'}",
             "REITTI_PSEUDONYM_KEY": "bench",
+            "REITTI_CHECKPOINT_KEY": "bench",
         }
         reitti = [sys.executable, "-m", "app.cli"]
         subprocess.run([*reitti, "db", "upgrade"], env=env, check=True, capture_output=True, cwd=REPOSITORY)
@@ -102,7 +106,7 @@ def serving() -> Iterator[tuple[str, str]]:
         )
         key = created.stdout.strip().splitlines()[-1]
         server = subprocess.Popen(
-            [*reitti, "serve", "--port", "8765"],
+            [*reitti, "serve", "--port", "8765", "--workers", str(workers)],
             env=env,
             cwd=REPOSITORY,
             stdout=subprocess.DEVNULL,
@@ -157,33 +161,41 @@ def over_http(rules: Rules, seconds: float, clients: int) -> None:
     print(f"latency p50 {quantiles[49] * 1000:.1f} ms, p99 {quantiles[98] * 1000:.1f} ms; statuses {statuses}")
 
 
+def wrk(base: str, key: str, seconds: float, connections: int) -> list[str]:
+    """POST new events with wrk for `seconds`: the lines of its report worth keeping."""
+    result = subprocess.run(
+        [
+            "wrk",
+            "-t2",
+            f"-c{connections}",
+            f"-d{int(seconds)}s",
+            "--latency",
+            "-s",
+            str(REPOSITORY / "bench" / "post_events.lua"),
+            "-H",
+            f"Authorization: Bearer {key}",
+            base,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    kept = ("50%", "99%", "Requests/sec", "Non-2xx")
+    return [
+        line.strip() for line in result.stdout.splitlines() if line.strip().startswith(kept) or "requests in" in line
+    ]
+
+
 def over_http_wrk(seconds: float, connections: int) -> None:
     """The same service under wrk, a load generator that is not itself Python."""
     if shutil.which("wrk") is None:
         print("wrk not found (apt-get install wrk): skipped the wrk run")
         return
     with serving() as (base, key):
-        result = subprocess.run(
-            [
-                "wrk",
-                "-t2",
-                f"-c{connections}",
-                f"-d{int(seconds)}s",
-                "--latency",
-                "-s",
-                str(REPOSITORY / "bench" / "post_events.lua"),
-                "-H",
-                f"Authorization: Bearer {key}",
-                base,
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
+        report = wrk(base, key, seconds, connections)
     print(f"wrk, POST /v1/events, SQLite, {connections} connections:")
-    for line in result.stdout.splitlines():
-        if line.strip().startswith(("50%", "99%", "Requests/sec", "Non-2xx")) or "requests in" in line:
-            print("   ", line.strip())
+    for line in report:
+        print("   ", line)
 
 
 def main() -> None:

@@ -5,6 +5,11 @@ The suite runs against SQLite and PostgreSQL alike: every fixture that touches a
 database is parametrised over both. PostgreSQL is the machine's own server
 (REITTI_TEST_POSTGRES_URL, default postgresql://postgres@127.0.0.1:5432/postgres); each
 test session makes a fresh database there and drops it at the end.
+
+The log tables are append-only: triggers refuse UPDATE and DELETE. After each test the
+`api` fixture empties them on a connection where those triggers do not fire (see
+`without_append_only_triggers`), so each test starts with an empty log and chain and
+may assert on the whole of it; the triggers themselves are tested with them in place.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -22,7 +28,7 @@ import pytest
 import uvicorn
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import create_engine, text
+from sqlalchemy import Connection, create_engine, text
 
 from app.auth import create_key
 from app.config import REPOSITORY, Settings
@@ -33,6 +39,7 @@ from app.ruleset import Rules, load_rules
 
 POSTGRES_ADMIN_URL = os.environ.get("REITTI_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 TEST_PSEUDONYM_KEY = "test-pseudonym-key"
+TEST_CHECKPOINT_KEY = "test-checkpoint-key"
 
 
 @pytest.fixture(scope="session")
@@ -51,34 +58,38 @@ def rule_engine(rules: Rules) -> Iterator[RuleEngine]:
     engine.close()
 
 
-def migrate(url: str) -> None:
+def migrate(url: str, revision: str = "head") -> None:
     """Build the schema the only way it is built: by the migrations."""
     config = Config(str(REPOSITORY / "alembic.ini"))
     config.attributes["database_url"] = url
     config.attributes["configure_logging"] = False
-    command.upgrade(config, "head")
+    command.upgrade(config, revision)
 
 
-@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A fresh, migrated database of each kind."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'reitti.db'}"
-        migrate(url)
-        yield url
+@contextmanager
+def empty_database(kind: str, folder: Path) -> Iterator[str]:
+    """The URL of a new, empty database of `kind` (a SQLite file in `folder`); PostgreSQL's is dropped after."""
+    if kind == "sqlite":
+        yield f"sqlite:///{folder / 'reitti.db'}"
         return
     name = f"reitti_test_{os.getpid()}_{secrets.token_hex(4)}"
     admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = str(admin.url.set(database=name).render_as_string(hide_password=False))
     try:
-        migrate(url)
-        yield url
+        yield str(admin.url.set(database=name).render_as_string(hide_password=False))
     finally:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A fresh, migrated database of each kind."""
+    with empty_database(request.param, tmp_path_factory.mktemp(request.param)) as url:
+        migrate(url)
+        yield url
 
 
 def free_port() -> int:
@@ -127,9 +138,42 @@ class Server:
 @pytest.fixture(scope="session")
 def server(database_url: str) -> Iterator[Server]:
     """The service, served over real HTTP on loopback, on each database."""
-    settings = Settings(database_url=database_url, pseudonym_key=TEST_PSEUDONYM_KEY)
+    settings = Settings(database_url=database_url, pseudonym_key=TEST_PSEUDONYM_KEY, checkpoint_key=TEST_CHECKPOINT_KEY)
     with Server(settings) as running:
         yield running
+
+
+@contextmanager
+def without_append_only_triggers(database_url: str) -> Iterator[Connection]:
+    """A transaction in which the log's append-only triggers do not fire: to clean up, or to play the intruder.
+
+    PostgreSQL skips ordinary triggers for a session in replica mode (this needs the
+    superuser the tests connect as). SQLite has no such switch: the triggers are dropped
+    and made again from their own SQL before the transaction commits, so no other
+    connection ever sees the tables without them.
+    """
+    engine = make_engine(database_url)
+    try:
+        with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.execute(text("SET LOCAL session_replication_role = replica"))
+                yield connection
+                return
+            triggers = connection.execute(text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")).all()
+            for name, _ in triggers:
+                connection.execute(text(f'DROP TRIGGER "{name}"'))
+            yield connection
+            for _, sql in triggers:
+                connection.execute(text(sql))
+    finally:
+        engine.dispose()
+
+
+def empty_the_log(database_url: str) -> None:
+    """Remove every decision, link, override, access-log entry and key: a test's cleanup."""
+    with without_append_only_triggers(database_url) as connection:
+        for table in ("access_log", "overrides", "audit_chain", "decisions", "api_keys"):
+            connection.execute(text(f"DELETE FROM {table}"))  # noqa: S608 - the names are ours
 
 
 @pytest.fixture
@@ -137,11 +181,7 @@ def api(server: Server, database_url: str) -> Iterator[httpx.Client]:
     """An HTTP client for the server; the test's rows are removed afterwards."""
     with httpx.Client(base_url=server.base_url, timeout=30) as client:
         yield client
-    engine = make_engine(database_url)
-    with engine.begin() as connection:
-        connection.execute(text("DELETE FROM decisions"))
-        connection.execute(text("DELETE FROM api_keys"))
-    engine.dispose()
+    empty_the_log(database_url)
 
 
 KeyMaker = Callable[..., dict[str, str]]

@@ -208,7 +208,7 @@ class TestRoutingDefect:
         import shutil
 
         from app.config import REPOSITORY, Settings
-        from tests.conftest import TEST_PSEUDONYM_KEY, Server
+        from tests.conftest import TEST_CHECKPOINT_KEY, TEST_PSEUDONYM_KEY, Server
 
         broken = tmp_path / "rules"
         shutil.copytree(REPOSITORY / "rules", broken)
@@ -221,7 +221,12 @@ class TestRoutingDefect:
             ),
             encoding="utf-8",
         )
-        settings = Settings(database_url=database_url, rules_dir=broken, pseudonym_key=TEST_PSEUDONYM_KEY)
+        settings = Settings(
+            database_url=database_url,
+            rules_dir=broken,
+            pseudonym_key=TEST_PSEUDONYM_KEY,
+            checkpoint_key=TEST_CHECKPOINT_KEY,
+        )
         key = make_key(name="defect")
         try:
             with Server(settings) as server, httpx.Client(base_url=server.base_url) as client:
@@ -247,11 +252,11 @@ class TestRoutingDefect:
 class TestDatabaseUnavailable:
     def test_503_with_retry_after_while_healthz_stays_200(self) -> None:
         from app.config import Settings
-        from tests.conftest import TEST_PSEUDONYM_KEY, Server, free_port
+        from tests.conftest import TEST_CHECKPOINT_KEY, TEST_PSEUDONYM_KEY, Server, free_port
 
         # A PostgreSQL address where nothing listens: every query fails to connect.
         nowhere = f"postgresql://postgres@127.0.0.1:{free_port()}/reitti"
-        settings = Settings(database_url=nowhere, pseudonym_key=TEST_PSEUDONYM_KEY)
+        settings = Settings(database_url=nowhere, pseudonym_key=TEST_PSEUDONYM_KEY, checkpoint_key=TEST_CHECKPOINT_KEY)
         with Server(settings) as server, httpx.Client(base_url=server.base_url, timeout=30) as client:
             posted = client.post("/v1/events", json=oeo_start(), headers={"Authorization": "Bearer reitti_x"})
             ready = client.get("/readyz")

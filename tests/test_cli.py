@@ -16,13 +16,15 @@ from tests.conftest import Server
 REITTI = [sys.executable, "-m", "app.cli"]
 
 
-def reitti(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def reitti(*args: str, env: dict[str, str | None] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the command with this environment and `env` on top; a variable given as None is unset."""
+    variables = {**os.environ, **(env or {})}
     return subprocess.run(
         [*REITTI, *args],
         capture_output=True,
         text=True,
         cwd=REPOSITORY,
-        env={**os.environ, **(env or {})},
+        env={name: value for name, value in variables.items() if value is not None},
         timeout=120,
         check=False,
     )

@@ -7,7 +7,7 @@ which no API key may be called. `disabled_at` ends an account without deleting i
 that the decisions it made keep naming someone who existed.
 
 Revision ID: 0003
-Revises: 0001
+Revises: 0002
 Created: 2026-11-28
 """
 
@@ -17,8 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0003"
-# The audit branch adds 0002; this one is re-pointed to it when both are merged.
-down_revision: str | None = "0001"
+down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
