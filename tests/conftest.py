@@ -112,7 +112,11 @@ class Server:
         from app.main import create_app
 
         # Every test server signs UI sessions with the test secret unless the test names one.
-        settings = replace(settings, session_secret=settings.session_secret or TEST_SESSION_SECRET)
+        settings = replace(
+            settings,
+            session_secret=settings.session_secret or TEST_SESSION_SECRET,
+            checkpoint_key=settings.checkpoint_key or TEST_CHECKPOINT_KEY,
+        )
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(

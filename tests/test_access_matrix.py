@@ -52,12 +52,16 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("get", "/v1/audit/verify"): PEOPLE_WHO_AUDIT,
     ("get", "/v1/audit/checkpoints"): PEOPLE_WHO_AUDIT,
     ("get", "/v1/audit/access"): PEOPLE_WHO_AUDIT,
+    ("post", "/v1/simulate"): ANY_KEY,
+    # Versions that do not exist, so that no one walks the whole domain here: past the
+    # role check the answer is 404 (the diff itself has its own test).
+    ("get", "/v1/rulesets/{before}/diff/{after}"): {**PEOPLE_WHO_AUDIT, "auditor": 404, "admin": 404},
 }
 
 
 def _body(method: str, path: str, caller: str) -> dict[str, Any] | None:
     """A valid body for the operations that take one."""
-    if (method, path) == ("post", "/v1/events"):
+    if (method, path) in {("post", "/v1/events"), ("post", "/v1/simulate")}:
         return oeo_start(f"matrix-{caller}")
     if (method, path) == ("post", "/v1/decisions/{decision_id}/overrides"):
         return {"customership": "local-244", "reason": "customer_request"}

@@ -12,14 +12,13 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
 
 from app.config import REPOSITORY, Settings
 from app.db import make_engine
 from app.domain import diff
 from app.engine import RuleEngine
 from app.ruleset import load_rules
-from tests.conftest import TEST_PSEUDONYM_KEY, KeyMaker, Server, count_rows
+from tests.conftest import TEST_PSEUDONYM_KEY, KeyMaker, Server, count_rows, empty_the_log
 
 
 def referral(event_id: str, occurred_at: str, home: str = "244") -> dict[str, Any]:
@@ -36,11 +35,7 @@ def referral(event_id: str, occurred_at: str, home: str = "244") -> dict[str, An
 def client_2026(server_2026: Server, database_url: str) -> Any:
     with httpx.Client(base_url=server_2026.base_url, timeout=60) as client:
         yield client
-    engine = make_engine(database_url)
-    with engine.begin() as connection:
-        connection.execute(text("DELETE FROM decisions"))
-        connection.execute(text("DELETE FROM api_keys"))
-    engine.dispose()
+    empty_the_log(database_url)
 
 
 class TestVersionsByEventTime:

@@ -17,7 +17,14 @@ from sqlalchemy import text
 
 from app.config import REPOSITORY
 from app.db import make_engine
-from tests.conftest import TEST_PSEUDONYM_KEY, TEST_SESSION_SECRET, KeyMaker, free_port
+from tests.conftest import (
+    TEST_CHECKPOINT_KEY,
+    TEST_PSEUDONYM_KEY,
+    TEST_SESSION_SECRET,
+    KeyMaker,
+    empty_the_log,
+    free_port,
+)
 
 
 class Workers:
@@ -31,6 +38,7 @@ class Workers:
             "REITTI_DATABASE_URL": database_url,
             "REITTI_PSEUDONYM_KEY": TEST_PSEUDONYM_KEY,
             "REITTI_SESSION_SECRET": TEST_SESSION_SECRET,
+            "REITTI_CHECKPOINT_KEY": TEST_CHECKPOINT_KEY,
         }
         self.process = subprocess.Popen(
             [sys.executable, "-m", "app.cli", "serve", "--port", str(self.port), "--workers", str(workers)],
@@ -68,11 +76,7 @@ def workers(database_url: str) -> Iterator[Workers]:
     running = Workers(database_url)
     yield running
     running.close()
-    engine = make_engine(database_url)
-    with engine.begin() as connection:
-        connection.execute(text("DELETE FROM decisions"))
-        connection.execute(text("DELETE FROM api_keys"))
-    engine.dispose()
+    empty_the_log(database_url)
 
 
 def event(event_id: str) -> dict[str, Any]:
