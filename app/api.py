@@ -244,7 +244,7 @@ def list_decisions(
     return DecisionPage(items=[DecisionOut.model_validate(d) for d in items], next_cursor=next_cursor)
 
 
-@router.get("/v1/decisions/{decision_id}/link", tags=["audit"])
+@router.get("/v1/decisions/{decision_id}/link", tags=["audit"], responses=problem_responses(404))
 def get_decision_link(
     decision_id: str, principal: PrincipalDep, session: ReadSessionDep, transaction: WriteTransactionDep
 ) -> LinkOut:
@@ -279,7 +279,12 @@ def _override_out(row: Override, seq: int) -> OverrideOut:
     )
 
 
-@router.post("/v1/decisions/{decision_id}/overrides", status_code=201, tags=["decisions"])
+@router.post(
+    "/v1/decisions/{decision_id}/overrides",
+    status_code=201,
+    tags=["decisions"],
+    responses=problem_responses(400, 404, 413),
+)
 def post_override(
     decision_id: str,
     body: OverrideIn,
@@ -298,7 +303,7 @@ def post_override(
     return _override_out(row, link.seq)
 
 
-@router.get("/v1/decisions/{decision_id}/overrides", tags=["decisions"])
+@router.get("/v1/decisions/{decision_id}/overrides", tags=["decisions"], responses=problem_responses(404))
 def list_overrides(
     decision_id: str, principal: PrincipalDep, session: ReadSessionDep, transaction: WriteTransactionDep
 ) -> list[OverrideOut]:
