@@ -38,12 +38,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app import decisions, web_auth
+from app import audit, decisions, web_auth
 from app.api import EngineDep, ReadSessionDep, RulesDep, WriteTransactionDep
-from app.errors import EventIdConflict, EventInvalid, FieldError, Forbidden, InvalidQuery, ReittiError
+from app.errors import EventIdConflict, EventInvalid, FieldError, Forbidden, InvalidQuery, NotFound, ReittiError
 from app.events import FINNISH_TIME, read_event
 from app.i18n import DEFAULT_LANGUAGE, LANGUAGES, Translator, catalogue
-from app.models import ApiKey, Decision, Role, User
+from app.models import AccessAction, ApiKey, Decision, Role, User
 from app.routing import new_decision_id
 from app.ruleset import AttributeSpec, AttributeType, CustomerType, EventType, Note, Rules
 from app.schemas import CustomerIn, DecisionQuery, EventIn
@@ -519,16 +519,25 @@ def route_event(
 # --- reading decisions ---------------------------------------------------------------
 
 
-def _read_decision(session: Session, user: web_auth.WebUser, decision_id: str) -> dict[str, Any]:
-    """One decision the user may see (404 otherwise). The access log will record it here."""
-    return decisions.get_decision(session, user.principal, decision_id)
+def _read_decision(request: Request, session: Session, user: web_auth.WebUser, decision_id: str) -> dict[str, Any]:
+    """One decision the user may see (404 otherwise), recorded in the access log, a refused one too."""
+    transaction = request.app.state.write_sessions
+    try:
+        decision = decisions.get_decision(session, user.principal, decision_id)
+    except NotFound:
+        audit.log_read(transaction, user.principal, AccessAction.decision, rows=0, decision_id=decision_id)
+        raise
+    audit.log_read(transaction, user.principal, AccessAction.decision, rows=1, decision_id=decision_id)
+    return decision
 
 
 def _read_decisions(
-    session: Session, user: web_auth.WebUser, query: DecisionQuery
+    request: Request, session: Session, user: web_auth.WebUser, query: DecisionQuery
 ) -> tuple[Sequence[dict[str, Any]], str | None]:
-    """A page of the decisions the user may see. The access log will record it here."""
-    return decisions.list_decisions(session, user.principal, query)
+    """A page of the decisions the user may see, recorded in the access log with its filters."""
+    items, next_cursor = decisions.list_decisions(session, user.principal, query)
+    audit.log_read(request.app.state.write_sessions, user.principal, AccessAction.list, rows=len(items), filters=query)
+    return items, next_cursor
 
 
 def _customers(session: Session, ids: Sequence[str]) -> dict[str, tuple[str, str]]:
@@ -556,7 +565,7 @@ def decision_page(
     request: Request, decision_id: str, user: UserDep, session: ReadSessionDep, rules: RulesDep, language: LanguageDep
 ) -> HTMLResponse:
     """One decision with the plan's own words for each section it rests on."""
-    decision = _read_decision(session, user, decision_id)
+    decision = _read_decision(request, session, user, decision_id)
     t = Translator(language, rules.registry)
     ruleset = rules.version(decision["rule"]["ruleset"])
     customer = _customers(session, [decision_id]).get(decision_id)
@@ -628,7 +637,7 @@ def decisions_page(
                 cursor=cursor or None,
                 limit=PAGE_SIZE,
             )
-            items, next_cursor = _read_decisions(session, user, query)
+            items, next_cursor = _read_decisions(request, session, user, query)
         except (ValidationError, InvalidQuery):
             errors["form"] = t("errors.invalid_value")
     units = sorted(((u.id, t.pick(u.name)) for u in rules.registry.units.values()), key=lambda u: u[1].casefold())

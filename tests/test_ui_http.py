@@ -350,6 +350,22 @@ class TestScope:
             assert visitor.get(f"/ui/decisions/{decision['decision_id']}").status_code == 200
             assert decision["decision_id"] in visitor.get("/ui/decisions").text
 
+    def test_a_coachs_reads_in_the_ui_are_in_the_access_log(
+        self, new_visitor: VisitorMaker, api: httpx.Client, make_key: KeyMaker, make_user: UserMaker
+    ) -> None:
+        decision = api.post("/v1/events", json=oeo_start(), headers=make_key()).json()
+        kempele, ii = new_visitor(), new_visitor()
+        kempele.login(*make_user("kempele-reader", role="coach"))
+        ii.login(*make_user("ii-reader", role="coach", municipality="139"))
+        assert kempele.get(f"/ui/decisions/{decision['decision_id']}").status_code == 200
+        assert kempele.get("/ui/decisions").status_code == 200
+        assert ii.get(f"/ui/decisions/{decision['decision_id']}").status_code == 404
+        entries = api.get("/v1/audit/access", headers=make_key(role="admin", name="admin")).json()["items"]
+        seen = {(e["key_name"], e["action"], e.get("decision_id"), e["rows"]) for e in entries}
+        assert ("ui:kempele-reader", "decision", decision["decision_id"], 1) in seen
+        assert ("ui:ii-reader", "decision", decision["decision_id"], 0) in seen
+        assert any(name == "ui:kempele-reader" and action == "list" for name, action, _, _ in seen)
+
     def test_the_admin_page_lists_keys_and_users_for_admins_only(
         self, new_visitor: VisitorMaker, make_key: KeyMaker, make_user: UserMaker
     ) -> None:
