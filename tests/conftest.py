@@ -285,3 +285,15 @@ def make_user(database_url: str, api: httpx.Client) -> Iterator[UserMaker]:
     with engine.begin() as connection:
         connection.execute(User.__table__.delete())
     engine.dispose()
+
+
+def chain_verifies(database_url: str) -> tuple[bool, int, str]:
+    """Walk the audit chain of a test database: (intact, links, the operator's summary)."""
+    from app import audit
+
+    engine = make_engine(database_url)
+    read, _ = make_sessions(engine)
+    with read() as session:
+        result = audit.verify(session)
+    engine.dispose()
+    return result.intact, result.links, result.summary()

@@ -24,7 +24,7 @@ from app.auth import create_key
 from app.config import Settings
 from app.db import make_engine, make_sessions
 from app.models import Role
-from tests.conftest import TEST_PSEUDONYM_KEY, Server, free_port, migrate
+from tests.conftest import TEST_PSEUDONYM_KEY, Server, chain_verifies, free_port, migrate
 
 PG_BIN = Path("/usr/lib/postgresql") / (sorted(p.name for p in Path("/usr/lib/postgresql").iterdir())[-1]) / "bin"
 
@@ -181,6 +181,9 @@ def test_postgres_stopped_mid_load_gives_503_and_recovers_without_restart(
     assert clients.acknowledged.items() <= stored.items(), "an acknowledged decision is missing or differs"
     assert len(stored) == len(set(stored.values()))
     assert set(clients.statuses) <= {200, 201, 503}
+    intact, links, summary = chain_verifies(private_postgres.url)
+    assert intact, summary
+    assert links == len(stored)
 
 
 def test_sqlite_made_unwritable_gives_503_and_recovers_without_restart(tmp_path: Path) -> None:
@@ -207,3 +210,6 @@ def test_sqlite_made_unwritable_gives_503_and_recovers_without_restart(tmp_path:
     stored = logged(url)
     assert clients.acknowledged.items() <= stored.items()
     assert set(clients.statuses) <= {200, 201, 503}
+    intact, links, summary = chain_verifies(url)
+    assert intact, summary
+    assert links == len(stored)

@@ -22,6 +22,7 @@ from tests.conftest import (
     TEST_PSEUDONYM_KEY,
     TEST_SESSION_SECRET,
     KeyMaker,
+    chain_verifies,
     empty_the_log,
     free_port,
 )
@@ -125,6 +126,9 @@ def test_duplicate_storm_across_workers_makes_one_decision_per_event(
         assert statuses.count(201) == 1, (event_id, statuses)
         assert set(statuses) == {200, 201}
         assert len({body for _, body in replies}) == 1, "every repeat gets the first response"
+    intact, links, summary = chain_verifies(database_url)
+    assert intact, summary
+    assert links == len(events)
 
 
 def test_workers_killed_with_sigkill_lose_and_duplicate_nothing(
@@ -177,3 +181,6 @@ def test_workers_killed_with_sigkill_lose_and_duplicate_nothing(
     assert acknowledged.items() <= by_event.items(), "an acknowledged decision missing or different"
     assert len(acknowledged) > 50
     assert all(status < 500 for status in statuses)
+    intact, links, summary = chain_verifies(database_url)
+    assert intact, summary  # no half-written row: every decision has its link, and they hold
+    assert links == len(stored)
