@@ -24,7 +24,7 @@ from sqlalchemy import Select, and_, func, select
 from sqlalchemy.orm import Session
 
 from app.auth import Principal
-from app.db import newest_first
+from app.db import newest_first, where_all
 from app.errors import NotFound
 from app.models import AccessAction, AccessEntry, ChainLink, Decision, Override, RecordKind, Role
 from app.schemas import AccessQuery, DecisionFilters
@@ -407,11 +407,5 @@ def list_access(session: Session, query: AccessQuery) -> tuple[Sequence[AccessEn
         AccessEntry.action: query.action,
         AccessEntry.decision_id: query.decision_id,
     }
-    for column, value in equal.items():
-        if value is not None:
-            statement = statement.where(column == value)
-    if query.after is not None:
-        statement = statement.where(AccessEntry.at >= query.after)
-    if query.before is not None:
-        statement = statement.where(AccessEntry.at < query.before)
+    statement = where_all(statement, equal, [(AccessEntry.at, query.after, query.before)])
     return newest_first(session, statement, AccessEntry.seq, cursor=query.cursor, limit=query.limit)

@@ -97,6 +97,21 @@ def make_sessions(engine: Engine) -> tuple[sessionmaker[Session], Callable[[], A
     return read, write
 
 
+def where_all(
+    statement: Select[Row], equal: dict[Any, Any], ranges: Sequence[tuple[Any, Any, Any]] = ()
+) -> Select[Row]:
+    """Add the filters that were given: `column == value`, and `start <= column < end` ranges."""
+    for column, value in equal.items():
+        if value is not None:
+            statement = statement.where(column == value)
+    for column, start, end in ranges:
+        if start is not None:
+            statement = statement.where(column >= start)
+        if end is not None:
+            statement = statement.where(column < end)
+    return statement
+
+
 def newest_first(
     session: Session, query: Select[Row], seq: InstrumentedAttribute[int], *, cursor: str | None, limit: int
 ) -> tuple[Sequence[Row], str | None]:

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from app import audit
 from app.auth import Principal
-from app.db import newest_first
+from app.db import newest_first, where_all
 from app.engine import RuleEngine
 from app.errors import EventIdConflict, FieldError, InvalidBody, NotFound
 from app.events import FINNISH_TIME, ValidEvent
@@ -180,18 +180,11 @@ def _filtered(query: Select[Decision], filters: DecisionFilters) -> Select[Decis
         Decision.ruleset_version: filters.ruleset,
         Decision.customer_pseudonym: filters.customer_pseudonym,
     }
-    for column, value in equal.items():
-        if value is not None:
-            query = query.where(column == value)
-    if filters.decided_after is not None:
-        query = query.where(Decision.decided_at >= filters.decided_after)
-    if filters.decided_before is not None:
-        query = query.where(Decision.decided_at < filters.decided_before)
-    if filters.occurred_after is not None:
-        query = query.where(Decision.occurred_at >= filters.occurred_after)
-    if filters.occurred_before is not None:
-        query = query.where(Decision.occurred_at < filters.occurred_before)
-    return query
+    ranges = [
+        (Decision.decided_at, filters.decided_after, filters.decided_before),
+        (Decision.occurred_at, filters.occurred_after, filters.occurred_before),
+    ]
+    return where_all(query, equal, ranges)
 
 
 def list_decisions(

@@ -98,10 +98,6 @@ def outcome(event: ValidEvent, rule: Rule, registry: Registry) -> dict[str, Any]
     customership = resolve.customership(rule.customership)
     tasks = [{"task": t.task, "unit": resolve.unit(t.unit).id} for t in rule.tasks]
     notes = list(rule.notes) + [n for n in resolve.notes if n not in rule.notes]
-    names = {
-        "fi": {"handler": handler.name.fi, "provider": provider.name.fi},
-        "en": {"handler": handler.name.en, "provider": provider.name.en},
-    }
     delivery = next(
         (event.attributes[a] for a, s in event.event_type.attributes.items() if s.echo and a in event.attributes), None
     )
@@ -113,10 +109,7 @@ def outcome(event: ValidEvent, rule: Rule, registry: Registry) -> dict[str, Any]
         "cost_group": cost_group(event.ruleset, provider),
         "rule": {"id": rule.id, "ruleset": event.ruleset.version, "ruleset_sha256": event.ruleset.sha256},
         "basis": list(rule.basis),
-        "explanation": {
-            "fi": rule.explanation.fi.format(**names["fi"]),
-            "en": rule.explanation.en.format(**names["en"]),
-        },
+        "explanation": {"fi": rule.explanation.fi, "en": rule.explanation.en},
         "notes": [f"{note.kind}: {note.text.en} / {note.text.fi}" for note in notes],
         "delivery": delivery,
     }
