@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, func, select
+from sqlalchemy import Select, and_, func, insert, select
 from sqlalchemy.orm import Session
 
 from app.auth import Principal
@@ -131,8 +131,7 @@ def head(session: Session) -> tuple[int, str]:
     return (row.seq, row.hash) if row else (0, GENESIS)
 
 
-def append(session: Session, *, kind: RecordKind, record: Mapping[str, Any]) -> ChainLink:
-    """Chain a record after the head, in the caller's transaction: both commit or neither does."""
+def _lock_chain(session: Session) -> None:
     if session.get_bind().dialect.name == "postgresql":
         # Held until this transaction ends, so the next writer reads the head only after
         # this link is committed: several workers never fork the chain. Taken as late as
@@ -140,10 +139,29 @@ def append(session: Session, *, kind: RecordKind, record: Mapping[str, Any]) -> 
         session.execute(select(func.pg_advisory_xact_lock(CHAIN_LOCK)))
     # SQLite: a write transaction begins IMMEDIATE (app/db.py), so it holds the database's
     # one write lock already. Either way the unique seq and prev_hash refuse a fork.
+
+
+def append_many(session: Session, *, kind: RecordKind, records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Chain records after the head, in order, in the caller's transaction: the links' columns.
+
+    The records and their links commit together or not at all.
+    """
+    if not records:
+        return []
+    _lock_chain(session)
     seq, prev_hash = head(session)
-    link = ChainLink(**new_link(seq + 1, prev_hash, kind, record))
-    session.add(link)
-    session.flush()
+    links = []
+    for record in records:
+        seq += 1
+        links.append(link := new_link(seq, prev_hash, kind, record))
+        prev_hash = link["hash"]
+    session.connection().execute(insert(ChainLink), links)
+    return links
+
+
+def append(session: Session, *, kind: RecordKind, record: Mapping[str, Any]) -> dict[str, Any]:
+    """Chain one record after the head, in the caller's transaction: the link's columns."""
+    (link,) = append_many(session, kind=kind, records=[record])
     return link
 
 

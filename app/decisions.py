@@ -6,13 +6,15 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, Select, SQLColumnExpression, case, exists, func, or_, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from app import audit
@@ -68,17 +70,23 @@ def request_fingerprint(body: EventIn, pseudonym: str) -> str:
     return hashlib.sha256(audit.canonical_json(document).encode("utf-8")).hexdigest()
 
 
-def _existing(session: Session, client: str, event_id: str) -> Decision | None:
-    return session.scalar(select(Decision).where(Decision.client == client, Decision.event_id == event_id))
+class FirstStored(NamedTuple):
+    """The first decision stored for a (client, event_id), as a repeat is answered from it."""
+
+    event_id: str
+    decision_id: str
+    request_sha256: str
+    decision: dict[str, Any]
 
 
-def _replay(row: Decision, fingerprint: str) -> dict[str, Any]:
-    if row.request_sha256 != fingerprint:
+def _replay(first: FirstStored, fingerprint: str) -> dict[str, Any]:
+    """The first decision again, for a repeat with the same body; a different body is refused."""
+    if first.request_sha256 != fingerprint:
         raise EventIdConflict(
-            f"Event id {row.event_id} was already used by this client with a different body "
-            f"(decision {row.decision_id})."
+            f"Event id {first.event_id} was already used by this client with a different body "
+            f"(decision {first.decision_id})."
         )
-    return row.decision
+    return first.decision
 
 
 def decision_values(*, client: str, event: ValidEvent, fingerprint: str, decision: dict[str, Any]) -> dict[str, Any]:
@@ -107,6 +115,90 @@ def decision_values(*, client: str, event: ValidEvent, fingerprint: str, decisio
     }
 
 
+@dataclass(frozen=True)
+class Submission:
+    """An event to store once: who sent it, the event, its fingerprint and the decision made for it."""
+
+    client: str
+    event: ValidEvent
+    fingerprint: str
+    decision: dict[str, Any]
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """The idempotency key: (client, event_id)."""
+        return self.client, self.event.event_id
+
+
+# What storing one submission came to: (decision, True) when new, (the first decision, False)
+# on a replay, or the error that refuses it (a different body under a used event id).
+Stored = tuple[dict[str, Any], bool] | EventIdConflict
+
+
+def _insert_new(session: Session, rows: Sequence[dict[str, Any]]) -> set[str]:
+    """Insert the rows whose (client, event_id) is not in the log yet; the decision ids inserted.
+
+    One statement: a row whose key is taken is skipped by the database itself, so a
+    concurrent writer (another worker) that stored the same event first is never an error.
+    """
+    insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else postgresql_insert
+    statement = insert(Decision).on_conflict_do_nothing(index_elements=["client", "event_id"])
+    # On the connection, not the session: a plain INSERT of these rows, no ORM objects.
+    result = session.connection().execute(statement.returning(Decision.decision_id), list(rows))
+    return set(result.scalars())
+
+
+def _first_stored(session: Session, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], FirstStored]:
+    """The decisions stored first under these (client, event_id) keys."""
+    event_ids_by_client: dict[str, list[str]] = {}
+    for client, event_id in keys:
+        event_ids_by_client.setdefault(client, []).append(event_id)
+    columns = [getattr(Decision, name) for name in FirstStored._fields]
+    found = {}
+    for client, event_ids in event_ids_by_client.items():
+        query = select(*columns).where(Decision.client == client, Decision.event_id.in_(event_ids))
+        found.update({(client, row.event_id): FirstStored(*row) for row in session.execute(query)})
+    return found
+
+
+def store(session: Session, submissions: Sequence[Submission]) -> list[Stored]:
+    """Store and chain each event once, in the caller's transaction; what each came to, in order.
+
+    The first submission of a (client, event_id) that the log does not hold yet is inserted
+    and chained; every other one is answered with the decision stored first, or refused when
+    its body differs. Many submissions share one transaction: one BEGIN, one chain lock and
+    one COMMIT (on PostgreSQL a flush to disk) for all of them.
+    """
+    if not submissions:
+        return []
+    first_here: dict[tuple[str, str], Submission] = {}
+    for submission in submissions:
+        first_here.setdefault(submission.key, submission)
+    rows = [
+        decision_values(client=s.client, event=s.event, fingerprint=s.fingerprint, decision=s.decision)
+        for s in first_here.values()
+    ]
+    inserted = _insert_new(session, rows)
+    audit.append_many(session, kind=RecordKind.decision, records=[r for r in rows if r["decision_id"] in inserted])
+    taken = [key for key, s in first_here.items() if s.decision["decision_id"] not in inserted]
+    earlier = _first_stored(session, taken) if taken else {}
+    outcomes: list[Stored] = []
+    for submission in submissions:
+        first = first_here[submission.key]
+        if first.decision["decision_id"] not in inserted:
+            stored = earlier[submission.key]
+        elif submission is first:
+            outcomes.append((first.decision, True))
+            continue
+        else:  # the same event twice in this batch: the second is a repeat of the first
+            stored = FirstStored(first.event.event_id, first.decision["decision_id"], first.fingerprint, first.decision)
+        try:
+            outcomes.append((_replay(stored, submission.fingerprint), False))
+        except EventIdConflict as conflict:
+            outcomes.append(conflict)
+    return outcomes
+
+
 def submit(
     session: Session,
     *,
@@ -116,22 +208,12 @@ def submit(
     engine: RuleEngine,
     registry: Registry,
 ) -> tuple[dict[str, Any], bool]:
-    """Decide, store and chain the event once: (decision, True) when new, (the first one, False) on replay."""
-    if (row := _existing(session, client, event.event_id)) is not None:
-        return _replay(row, fingerprint), False
+    """Decide, store and chain one event: (decision, True) when new, (the first one, False) on replay."""
     decision = decide(event, engine=engine, registry=registry)
-    values = decision_values(client=client, event=event, fingerprint=fingerprint, decision=decision)
-    row = Decision(**values)
-    try:
-        with session.begin_nested():
-            session.add(row)
-    except IntegrityError:
-        # Another request stored the same (client, event_id) first: answer with its decision.
-        if (first := _existing(session, client, event.event_id)) is None:
-            raise
-        return _replay(first, fingerprint), False
-    audit.append(session, kind=RecordKind.decision, record=values)
-    return decision, True
+    (outcome,) = store(session, [Submission(client, event, fingerprint, decision)])
+    if isinstance(outcome, EventIdConflict):
+        raise outcome
+    return outcome
 
 
 def _scoped(query: Select[Decision], principal: Principal) -> Select[Decision]:
@@ -288,8 +370,11 @@ def decision_stats(session: Session, principal: Principal, filters: DecisionFilt
 
 def record_override(
     session: Session, principal: Principal, *, decision_id: str, body: OverrideIn, registry: Registry
-) -> tuple[Override, ChainLink]:
-    """Record that a visible decision was overridden in practice: a new chained record, never an edit."""
+) -> tuple[Override, int]:
+    """Record that a visible decision was overridden in practice: a new chained record, never an edit.
+
+    The override and its place in the chain.
+    """
     decision = _visible(session, principal, decision_id)
     now = {"handler": decision.handler_unit, "customership": decision.customership_unit}
     errors = []
@@ -317,7 +402,7 @@ def record_override(
     session.add(row)
     session.flush()
     link = audit.append(session, kind=RecordKind.override, record=audit.record_of(RecordKind.override, row))
-    return row, link
+    return row, link["seq"]
 
 
 def list_overrides(session: Session, principal: Principal, decision_id: str) -> Sequence[tuple[Override, int]]:

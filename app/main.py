@@ -15,12 +15,14 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api import operations, router, today_in_finland
+from app.auth import KnownKeys
 from app.config import Settings
 from app.db import make_engine, make_sessions, refresh_sqlite_statistics
 from app.engine import RuleEngine
 from app.errors import BodyTooLarge, install_error_handlers, problem_response
 from app.ruleset import load_rules
 from app.ui import install_ui
+from app.writer import DecisionWriter
 
 API_DESCRIPTION = (
     "Routes jobseeker and employer events of the Oulu employment area by its plan for "
@@ -137,7 +139,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             engine.load(ruleset)
         database = make_engine(settings.database_url)
         refresh_sqlite_statistics(database)
+        app.state.database = database
         app.state.read_sessions, app.state.write_sessions = make_sessions(database)
+        app.state.writer = DecisionWriter(app.state.write_sessions)
+        app.state.known_keys = KnownKeys()
         app.state.pseudonym_key = settings.resolve_pseudonym_key()
         app.state.checkpoint_key = settings.resolve_checkpoint_key()
         app.state.rules = rules
@@ -149,6 +154,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             app.state.rules = None
+            app.state.writer.close()
             engine.close()
             database.dispose()
 

@@ -157,6 +157,20 @@ class TestPostEvent:
         engine.dispose()
         assert api.post("/v1/events", json=oeo_start(), headers=key).status_code == 401
 
+    def test_a_key_revoked_after_use_stores_nothing_more(
+        self, api: httpx.Client, make_key: KeyMaker, database_url: str
+    ) -> None:
+        # The service remembers keys it has seen on this endpoint; revocation must still bite at once.
+        key = make_key()
+        assert api.post("/v1/events", json=oeo_start("before"), headers=key).status_code == 201
+        engine = make_engine(database_url)
+        with engine.begin() as connection:
+            connection.execute(text("UPDATE api_keys SET revoked_at = CURRENT_TIMESTAMP"))
+        engine.dispose()
+        assert api.post("/v1/events", json=oeo_start("after"), headers=key).status_code == 401
+        assert api.post("/v1/events", json={}, headers=key).status_code == 401
+        assert count_rows(database_url) == 1
+
     def test_body_over_64_kib_is_413(self, api: httpx.Client, make_key: KeyMaker, database_url: str) -> None:
         body = oeo_start(attributes={"padding": "x" * 70_000})
         response = api.post("/v1/events", json=body, headers=make_key())

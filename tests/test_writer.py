@@ -1,0 +1,174 @@
+"""Storing many decisions to a transaction: decisions.store and the writer thread, on both databases."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
+
+from app.auth import create_key
+from app.db import make_engine, make_sessions
+from app.decisions import Submission, store
+from app.engine import RuleEngine
+from app.errors import EventIdConflict, Unauthenticated
+from app.events import read_event
+from app.models import Role
+from app.routing import decide
+from app.ruleset import Rules
+from app.schemas import EventIn
+from app.writer import DecisionWriter
+from tests.conftest import chain_verifies, count_rows, empty_the_log
+
+
+@pytest.fixture
+def database(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    yield engine
+    engine.dispose()
+    empty_the_log(database_url)
+
+
+def submission(rules: Rules, engine: RuleEngine, event_id: str, *, municipality: str = "244") -> Submission:
+    """A new event of a coach's everyday kind, decided, ready to store; the body differs by municipality."""
+    body = EventIn.model_validate(
+        {
+            "event_id": event_id,
+            "event_type": "oeo.start",
+            "occurred_at": "2025-03-03T09:15:00+02:00",
+            "customer": {"type": "jobseeker", "id": "opaque-1", "home_municipality": municipality},
+        }
+    )
+    event = read_event(body, rules, pseudonym_key=b"k")
+    return Submission(
+        "client-a", event, f"fingerprint-{municipality}", decide(event, engine=engine, registry=rules.registry)
+    )
+
+
+def run(coroutine: Coroutine[Any, Any, Any]) -> Any:
+    """Run a coroutine on an event loop of its own thread (another test may have left one running here)."""
+    result: list[Any] = []
+    thread = threading.Thread(target=lambda: result.append(asyncio.run(coroutine)))
+    thread.start()
+    thread.join()
+    return result[0]
+
+
+def decision_ids(database_url: str) -> list[str]:
+    engine = make_engine(database_url)
+    with engine.connect() as connection:
+        found = list(connection.execute(text("SELECT decision_id FROM decisions ORDER BY seq")).scalars())
+    engine.dispose()
+    return found
+
+
+class TestStore:
+    def test_a_batch_stores_each_event_once_and_answers_every_repeat(
+        self, database: Engine, database_url: str, rules: Rules, rule_engine: RuleEngine
+    ) -> None:
+        _, write = make_sessions(database)
+        earlier = submission(rules, rule_engine, "c")
+        with write() as session:
+            store(session, [earlier])
+        a = submission(rules, rule_engine, "a")
+        a_again = submission(rules, rule_engine, "a")
+        a_other_body = submission(rules, rule_engine, "a", municipality="139")
+        b = submission(rules, rule_engine, "b")
+        c_again = submission(rules, rule_engine, "c")
+        with write() as session:
+            outcomes = store(session, [a, a_again, a_other_body, b, c_again])
+
+        assert outcomes[0] == (a.decision, True)
+        assert outcomes[1] == (a.decision, False)  # the first decision, not the one made for the repeat
+        assert isinstance(outcomes[2], EventIdConflict)
+        assert a.decision["decision_id"] in outcomes[2].detail
+        assert outcomes[3] == (b.decision, True)
+        assert outcomes[4] == (earlier.decision, False)
+        stored = [earlier.decision["decision_id"], a.decision["decision_id"], b.decision["decision_id"]]
+        assert decision_ids(database_url) == stored
+        assert chain_verifies(database_url)[:2] == (True, 3)
+
+
+def first_held_until(release: threading.Event, write: Callable[[], AbstractContextManager[Session]]) -> Any:
+    """A write factory whose first transaction waits for `release`, so that what comes meanwhile queues."""
+    first = threading.Event()
+
+    @contextmanager
+    def writing() -> Iterator[Session]:
+        if not first.is_set():
+            first.set()
+            release.wait(10)
+        with write() as session:
+            yield session
+
+    return writing
+
+
+class TestDecisionWriter:
+    def key_id(self, database: Engine) -> int:
+        _, write = make_sessions(database)
+        with write() as session:
+            row, _ = create_key(session, role=Role.integration, name="client-a", municipality=None)
+            return row.id
+
+    def test_requests_that_queue_meanwhile_share_a_transaction_and_a_bad_one_fails_alone(
+        self, database: Engine, database_url: str, rules: Rules, rule_engine: RuleEngine
+    ) -> None:
+        key_id = self.key_id(database)
+        _, write = make_sessions(database)
+        release = threading.Event()
+        good = [submission(rules, rule_engine, f"good-{n}") for n in range(4)]
+        bad = submission(rules, rule_engine, "bad")
+        bad.decision["not json"] = {1, 2}  # cannot be stored: the JSON column refuses a set
+        transactions = 0
+
+        def counted() -> AbstractContextManager[Session]:
+            nonlocal transactions
+            transactions += 1
+            return write()
+
+        async def post_all() -> list[Any]:
+            writer = DecisionWriter(first_held_until(release, counted))
+            first = asyncio.ensure_future(writer.store(good[0], key_id=key_id))
+            await asyncio.sleep(0.2)  # the writer now waits in its first transaction
+            rest = [asyncio.ensure_future(writer.store(s, key_id=key_id)) for s in [good[1], bad, *good[2:]]]
+            await asyncio.sleep(0.1)
+            release.set()
+            outcomes = await asyncio.gather(first, *rest, return_exceptions=True)
+            writer.close()
+            return outcomes
+
+        outcomes = run(post_all())
+
+        assert outcomes[0] == (good[0].decision, True)
+        assert outcomes[1] == (good[1].decision, True)
+        assert isinstance(outcomes[2], Exception)
+        assert not isinstance(outcomes[2], EventIdConflict)
+        assert outcomes[3:] == [(s.decision, True) for s in good[2:]]
+        # One for the first, one for the four queued behind it, then the four again one by one.
+        assert transactions == 1 + 1 + 4
+        assert sorted(decision_ids(database_url)) == sorted(s.decision["decision_id"] for s in good)
+        assert chain_verifies(database_url)[:2] == (True, 4)
+
+    def test_a_key_revoked_before_the_transaction_stores_nothing(
+        self, database: Engine, database_url: str, rules: Rules, rule_engine: RuleEngine
+    ) -> None:
+        key_id = self.key_id(database)
+        with database.begin() as connection:
+            connection.execute(text("UPDATE api_keys SET revoked_at = CURRENT_TIMESTAMP"))
+        _, write = make_sessions(database)
+
+        async def post() -> Any:
+            writer = DecisionWriter(write)
+            try:
+                return await writer.store(submission(rules, rule_engine, "after-revocation"), key_id=key_id)
+            finally:
+                writer.close()
+
+        assert isinstance(run(post()), Unauthenticated)
+        assert count_rows(database_url) == 0
