@@ -599,6 +599,16 @@ def _midnight(day: date) -> datetime:
     return datetime.combine(day, datetime.min.time(), FINNISH_TIME)
 
 
+def _day_bounds(start: date | None, end: date | None) -> tuple[datetime | None, datetime | None]:
+    """(after, before) for the days start..end, both included, in Finnish time; None for an end not given."""
+    after = _midnight(start) if start else None
+    try:
+        before = _midnight(end + timedelta(days=1)) if end else None
+    except OverflowError:  # the last day a date can hold: nothing comes after it
+        before = None
+    return after, before
+
+
 @router.get("/decisions")
 def decisions_page(
     request: Request,
@@ -623,7 +633,9 @@ def decisions_page(
         "occurred_to": occurred_to or "",
     }
     errors: dict[str, str] = {}
-    start, end = _day(occurred_from, errors, "occurred_from", t), _day(occurred_to, errors, "occurred_to", t)
+    after, before = _day_bounds(
+        _day(occurred_from, errors, "occurred_from", t), _day(occurred_to, errors, "occurred_to", t)
+    )
     items: Sequence[dict[str, Any]] = []
     next_cursor = None
     if not errors:
@@ -632,8 +644,8 @@ def decisions_page(
                 event_type=event_type or None,
                 handler=handler or None,
                 customership=customership or None,
-                occurred_after=_midnight(start) if start else None,
-                occurred_before=_midnight(end + timedelta(days=1)) if end else None,
+                occurred_after=after,
+                occurred_before=before,
                 cursor=cursor or None,
                 limit=PAGE_SIZE,
             )

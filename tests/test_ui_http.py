@@ -379,6 +379,12 @@ class TestScope:
         assert "scrypt$" not in page.text
         assert coach.get("/ui/admin").status_code == 403
 
+    def test_the_last_day_a_date_can_hold_is_a_filter_like_any_other(
+        self, visitor: Visitor, make_user: UserMaker
+    ) -> None:
+        visitor.login(*make_user("lastday"))
+        assert visitor.get("/ui/decisions?occurred_to=9999-12-31").status_code == 200
+
     def test_bad_filters_are_shown_at_their_field(self, visitor: Visitor, make_user: UserMaker) -> None:
         visitor.login(*make_user("filters"))
         response = visitor.get("/ui/decisions?occurred_from=yesterday")
