@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import html
 import json
 import re
 import subprocess
@@ -22,7 +23,7 @@ from app.config import REPOSITORY, Settings
 from app.db import make_engine
 from app.i18n import catalogue
 from app.identity import pseudonymise
-from app.models import Decision
+from app.models import Decision, Override, OverrideReason
 from app.ruleset import AttributeType, Rules
 from app.web_auth import SESSION_COOKIE, WebSession, encode_session, hash_password, verify_password
 from tests.conftest import (
@@ -31,7 +32,9 @@ from tests.conftest import (
     KeyMaker,
     Server,
     UserMaker,
+    chain_verifies,
     count_rows,
+    without_append_only_triggers,
 )
 from tests.test_api_events import IDENTITY_CODE, oeo_start
 
@@ -269,6 +272,17 @@ class TestSecurityHeaders:
             assert " style=" not in page
             assert "<style" not in page
 
+    def test_the_override_form_and_the_chain_link_have_no_inline_script_or_style(
+        self, visitor: Visitor, api: httpx.Client, make_key: KeyMaker, make_user: UserMaker
+    ) -> None:
+        decision_id = api.post("/v1/events", json=oeo_start(), headers=make_key()).json()["decision_id"]
+        visitor.login(*make_user("inline-admin", role="admin"))
+        for path in (f"/ui/decisions/{decision_id}",):
+            page = visitor.get(path).text
+            assert "<script>" not in page
+            assert " style=" not in page
+            assert "<style" not in page
+
     def test_the_script_is_served_from_the_app(self, visitor: Visitor) -> None:
         response = visitor.get("/ui/static/reitti.js")
         assert response.status_code == 200
@@ -397,14 +411,19 @@ class TestTexts:
         assert set(catalogue("fi")) == set(catalogue("en"))
 
     def test_every_key_the_code_and_templates_name_is_in_the_catalogue(self) -> None:
-        sources = [*(REPOSITORY / "app" / "templates").glob("*.html"), REPOSITORY / "app" / "ui.py"]
+        sources = [*(REPOSITORY / "app" / "templates").glob("*.html"), *(REPOSITORY / "app").glob("ui*.py")]
         named = {
             key
             for path in sources
-            for key in re.findall(r"""\bt\(\s*["']([a-z_]+\.[a-z0-9_.]+)["']""", path.read_text())
+            # A whole key, not the prefix of one built at run time ("override.reasons." ~ reason).
+            for key in re.findall(r"""\bt\(\s*["']([a-z_]+(?:\.[a-z0-9_]+)+)["']""", path.read_text())
         }
         assert named
         assert named - set(catalogue("fi")) == set()
+
+    def test_every_override_reason_has_a_name_in_both_languages(self) -> None:
+        for language in ("fi", "en"):
+            assert {f"override.reasons.{reason}" for reason in OverrideReason} <= set(catalogue(language))
 
     def test_every_attribute_and_choice_has_a_label_in_both_languages(self, rules: Rules) -> None:
         for language in ("fi", "en"):
@@ -477,3 +496,169 @@ def test_the_session_signature_is_an_hmac_of_the_payload() -> None:
     raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
     expected = hmac.new(b"k", b"session|" + raw, hashlib.sha256).digest()
     assert base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4)) == expected
+
+
+# --- overrides and chain links on a decision's page ---------------------------------------
+
+
+def _overrides(database_url: str) -> list[tuple[str, str, str | None, str]]:
+    """(recorded_by, recorded_role, customership_unit, reason) of every stored override."""
+    engine = make_engine(database_url)
+    with engine.connect() as connection:
+        rows = connection.execute(select(Override)).all()
+    engine.dispose()
+    return [(row.recorded_by, row.recorded_role, row.customership_unit, row.reason) for row in rows]
+
+
+def _field_errors(page: str) -> dict[str, str]:
+    """The errors a page shows at its fields, by the field's id, as text."""
+    found = re.findall(r'<p class="field-error" id="([^"]+)-error">(.*?)</p>', page, re.S)
+    return {name: re.sub(r"<[^>]+>", "", text).strip() for name, text in found}
+
+
+def _kempele_decision(api: httpx.Client, make_key: KeyMaker, event_id: str = "ura-2025-000123") -> str:
+    """A decision about a customer of Kempele, handled centrally (Ii's coaches may not see it)."""
+    response = api.post("/v1/events", json=oeo_start(event_id), headers=make_key())
+    assert response.status_code == 201, response.text
+    decision_id: str = response.json()["decision_id"]
+    return decision_id
+
+
+class TestOverrideOverHttp:
+    def _form(self, visitor: Visitor, decision_id: str, **fields: str) -> httpx.Response:
+        token = visitor.token(f"/ui/decisions/{decision_id}")
+        return visitor.post(f"/ui/decisions/{decision_id}/overrides", {"csrf_token": token, **fields})
+
+    def test_a_coach_records_an_override_as_the_api_would_with_the_ui_client_name(
+        self, visitor: Visitor, api: httpx.Client, make_key: KeyMaker, make_user: UserMaker, database_url: str
+    ) -> None:
+        decision_id = _kempele_decision(api, make_key)
+        visitor.login(*make_user("kaisa"))
+        sent = self._form(visitor, decision_id, customership="local-244", reason="customer_request", text="Sovittu.")
+        assert sent.status_code == 303
+        assert sent.headers["location"] == f"/ui/decisions/{decision_id}?overridden#overrides"
+        assert _overrides(database_url) == [("ui:kaisa", "coach", "local-244", "customer_request")]
+        # The same record the API lists, chained after the decision.
+        listed = api.get(f"/v1/decisions/{decision_id}/overrides", headers=make_key(role="auditor", name="a")).json()
+        assert [(o["recorded_by"], o["seq"], o["text"]) for o in listed] == [("ui:kaisa", 2, "Sovittu.")]
+        assert chain_verifies(database_url)[:2] == (True, 2)
+        page = visitor.get(sent.headers["location"]).text
+        assert "Poikkeama on kirjattu." in page
+        assert "Asiakkaan pyynnöstä" in page
+        assert "Sovittu." in page
+
+    def test_a_missing_reason_and_no_new_unit_are_said_at_their_fields_and_nothing_is_stored(
+        self, visitor: Visitor, api: httpx.Client, make_key: KeyMaker, make_user: UserMaker, database_url: str
+    ) -> None:
+        decision_id = _kempele_decision(api, make_key)
+        visitor.login(*make_user("kaisa"))
+        refused = self._form(visitor, decision_id, reason="", text="kept")
+        assert refused.status_code == 422
+        errors = _field_errors(refused.text)
+        assert errors["override-reason"].endswith("Tämä tieto on pakollinen.")
+        assert errors["override-change"].endswith("Valitse uusi käsittelijä, uusi asiakkuus tai molemmat.")
+        assert ">kept</textarea>" in refused.text  # what was typed is kept
+        visitor.get("/ui/lang/en")
+        refused = self._form(visitor, decision_id, handler="local-244", reason="")
+        assert _field_errors(refused.text)["override-reason"].endswith("This is required.")
+        assert "override-change" not in _field_errors(refused.text)
+        assert _overrides(database_url) == []
+
+    def test_the_unit_the_decision_already_has_and_an_unknown_unit_are_refused_at_their_fields(
+        self, visitor: Visitor, api: httpx.Client, make_key: KeyMaker, make_user: UserMaker, database_url: str
+    ) -> None:
+        decision_id = _kempele_decision(api, make_key)
+        visitor.login(*make_user("kaisa"))
+        visitor.get("/ui/lang/en")
+        same = self._form(visitor, decision_id, handler="central-oeo", customership="nowhere", reason="other")
+        assert same.status_code == 422
+        errors = _field_errors(same.text)
+        assert errors["override-handler"].endswith("This unit already handles the decision.")
+        assert errors["override-customership"].endswith("This value is not valid.")
+        long = self._form(visitor, decision_id, handler="local-244", reason="other", text="x" * 2001)
+        assert _field_errors(long.text)["override-text"].endswith("at most 2000 characters.")
+        assert _overrides(database_url) == []
+
+    def test_a_coach_of_ii_cannot_override_a_kempele_decision(
+        self, visitor: Visitor, api: httpx.Client, make_key: KeyMaker, make_user: UserMaker, database_url: str
+    ) -> None:
+        decision_id = _kempele_decision(api, make_key)
+        visitor.login(*make_user("iikka", municipality="139"))
+        token = visitor.token("/ui/decisions")
+        data = {"csrf_token": token, "customership": "local-139", "reason": "customer_moved"}
+        assert visitor.post(f"/ui/decisions/{decision_id}/overrides", data).status_code == 404
+        assert visitor.post(f"/ui/decisions/{decision_id}/overrides", {**data, "reason": ""}).status_code == 404
+        assert _overrides(database_url) == []
+
+    def test_an_auditor_sees_the_overrides_but_no_form_and_may_not_record_one(
+        self, new_visitor: VisitorMaker, api: httpx.Client, make_key: KeyMaker, make_user: UserMaker, database_url: str
+    ) -> None:
+        decision_id = _kempele_decision(api, make_key)
+        coach, auditor = new_visitor(), new_visitor()
+        coach.login(*make_user("kaisa"))
+        self._form(coach, decision_id, customership="local-244", reason="agreed_between_units")
+        auditor.login(*make_user("tarja", role="auditor"))
+        page = auditor.get(f"/ui/decisions/{decision_id}").text
+        assert "Yksiköiden kesken sovittu" in page
+        assert f'action="/ui/decisions/{decision_id}/overrides"' not in page
+        refused = self._form(auditor, decision_id, customership="local-139", reason="other")
+        assert refused.status_code == 403
+        assert len(_overrides(database_url)) == 1
+
+    def test_an_override_without_this_sessions_token_is_refused(
+        self, visitor: Visitor, api: httpx.Client, make_key: KeyMaker, make_user: UserMaker, database_url: str
+    ) -> None:
+        decision_id = _kempele_decision(api, make_key)
+        visitor.login(*make_user("kaisa"))
+        data = {"csrf_token": "forged", "customership": "local-244", "reason": "other"}
+        assert visitor.post(f"/ui/decisions/{decision_id}/overrides", data).status_code == 403
+        assert _overrides(database_url) == []
+
+
+class TestChainLinkOverHttp:
+    def test_an_auditor_sees_the_decisions_link_and_its_hash_recomputes_from_the_page(
+        self, visitor: Visitor, api: httpx.Client, make_key: KeyMaker, make_user: UserMaker
+    ) -> None:
+        decision_id = _kempele_decision(api, make_key)
+        visitor.login(*make_user("tarja", role="auditor"))
+        page = visitor.get(f"/ui/decisions/{decision_id}").text
+        shown = {
+            name: html.unescape(re.search(rf'id="link-{name}"[^>]*>(.*?)</', page, re.S).group(1))  # type: ignore[union-attr]
+            for name in ("seq", "prev-hash", "hash", "document")
+        }
+        recomputed = hashlib.sha256((shown["prev-hash"] + shown["document"]).encode()).hexdigest()
+        assert recomputed == shown["hash"]
+        link = api.get(f"/v1/decisions/{decision_id}/link", headers=make_key(role="auditor", name="a")).json()
+        assert (int(shown["seq"]), shown["hash"], shown["document"]) == (link["seq"], link["hash"], link["document"])
+        assert "Linkin tiiviste vastaa päätöstä sellaisena kuin se on nyt tallennettu." in page
+
+    def test_an_edited_decision_is_shown_as_not_matching_its_link(
+        self, visitor: Visitor, api: httpx.Client, make_key: KeyMaker, make_user: UserMaker, database_url: str
+    ) -> None:
+        decision_id = _kempele_decision(api, make_key)
+        with without_append_only_triggers(database_url) as connection:
+            connection.execute(
+                text("UPDATE decisions SET rule_id = 'edited' WHERE decision_id = :id"), {"id": decision_id}
+            )
+        visitor.login(*make_user("tarja", role="auditor"))
+        page = visitor.get(f"/ui/decisions/{decision_id}").text
+        assert "Linkin tiiviste ei vastaa päätöstä" in page
+
+    def test_a_coach_does_not_see_the_link(
+        self, visitor: Visitor, api: httpx.Client, make_key: KeyMaker, make_user: UserMaker
+    ) -> None:
+        decision_id = _kempele_decision(api, make_key)
+        visitor.login(*make_user("kaisa"))
+        page = visitor.get(f"/ui/decisions/{decision_id}").text
+        assert 'id="chain-link"' not in page
+        assert 'id="overrides"' in page
+
+    def test_the_pages_reads_are_in_the_access_log_as_the_apis_would_be(
+        self, visitor: Visitor, api: httpx.Client, make_key: KeyMaker, make_user: UserMaker
+    ) -> None:
+        decision_id = _kempele_decision(api, make_key)
+        visitor.login(*make_user("tarja", role="auditor"))
+        visitor.get(f"/ui/decisions/{decision_id}")
+        entries = api.get("/v1/audit/access", params={"who": "ui:tarja"}, headers=make_key(role="admin", name="ad"))
+        logged = sorted((e["action"], e["decision_id"], e["rows"]) for e in entries.json()["items"])
+        assert logged == [("decision", decision_id, 1), ("link", decision_id, 1), ("overrides", decision_id, 0)]
