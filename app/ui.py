@@ -12,7 +12,8 @@ and `_read_link`, which record a person's reads in the access log as the API rec
 A decision's page lists its overrides (`decision_overrides.html`), and a coach or admin
 records one there through `decisions.record_override`, as POST /v1/decisions/{id}/overrides
 would; auditors and admins also see its link in the audit chain (`decision_link.html`).
-The templates include `nav_audit.html` when it exists (the auditor's pages).
+The auditor's pages (the log, its export, the chain, the access log) are in `app.ui_audit`,
+reached from `nav_audit.html`.
 """
 
 from __future__ import annotations
@@ -924,7 +925,10 @@ class SecurityHeaders:
 
 def install_ui(app: FastAPI) -> None:
     """Add the UI to the app: its pages, static files, headers and HTML errors; / goes to /ui."""
+    from app import ui_audit  # here, not at the top: the auditor's pages are built on this module's plumbing
+
     app.include_router(router)
+    app.include_router(ui_audit.router)
     app.mount("/ui/static", StaticFiles(directory=HERE / "static"), name="ui-static")
     app.add_api_route("/", lambda: _redirect("/ui"), include_in_schema=False)
     app.add_middleware(SecurityHeaders)
