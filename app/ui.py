@@ -7,10 +7,13 @@ templates; every text comes from `app.i18n`. Who the user is comes from `app.web
 alone. Forms are plain HTML and work without JavaScript; `static/reitti.js` only reloads
 the route form when the event type changes.
 
-Seams for the audit branch: every read of decisions goes through `_read_decision` and
-`_read_decisions` (where the access log records a person's reads), and the templates
-include `decision_overrides.html` and `nav_audit.html` when they exist (the override
-form, the auditor's pages).
+Every read of decisions goes through `_read_decision`, `_read_decisions`, `_read_overrides`
+and `_read_link`, which record a person's reads in the access log as the API records them.
+A decision's page lists its overrides (`decision_overrides.html`), and a coach or admin
+records one there through `decisions.record_override`, as POST /v1/decisions/{id}/overrides
+would; auditors and admins also see its link in the audit chain (`decision_link.html`).
+The auditor's pages (the log, its export, the chain, the access log) are in `app.ui_audit`,
+reached from `nav_audit.html`.
 """
 
 from __future__ import annotations
@@ -40,13 +43,22 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import audit, decisions, web_auth
 from app.api import EngineDep, ReadSessionDep, RulesDep, WriteTransactionDep
-from app.errors import EventIdConflict, EventInvalid, FieldError, Forbidden, InvalidQuery, NotFound, ReittiError
+from app.errors import (
+    EventIdConflict,
+    EventInvalid,
+    FieldError,
+    Forbidden,
+    InvalidBody,
+    InvalidQuery,
+    NotFound,
+    ReittiError,
+)
 from app.events import FINNISH_TIME, read_event
 from app.i18n import DEFAULT_LANGUAGE, LANGUAGES, Translator, catalogue
-from app.models import AccessAction, ApiKey, Decision, Role, User
+from app.models import AccessAction, ApiKey, ChainLink, Decision, Override, OverrideReason, Role, User
 from app.routing import new_decision_id
 from app.ruleset import AttributeSpec, AttributeType, CustomerType, EventType, Note, Rules
-from app.schemas import CustomerIn, DecisionQuery, EventIn
+from app.schemas import CustomerIn, DecisionQuery, EventIn, OverrideIn
 
 log = logging.getLogger("reitti")
 router = APIRouter(prefix="/ui", include_in_schema=False)
@@ -54,6 +66,10 @@ router = APIRouter(prefix="/ui", include_in_schema=False)
 HERE = Path(__file__).parent
 LANGUAGE_COOKIE = "reitti_lang"
 PAGE_SIZE = 25
+# Who may do what, as the API's own checks say (app/api.py): record overrides, read chain links and the audit.
+OVERRIDE_ROLES = (Role.coach, Role.admin)
+AUDIT_ROLES = (Role.auditor, Role.admin)
+OVERRIDE_TEXT_LIMIT: int = OverrideIn.model_json_schema()["properties"]["text"]["maxLength"]
 # The languages of service the form offers; any ISO 639-1 code is valid in the API.
 SERVICE_LANGUAGES = ("fi", "sv", "se", "en", "ru", "et", "uk", "ar", "so", "fa", "ku", "es", "th", "vi", "zh")
 
@@ -560,20 +576,65 @@ def _notes(rules: Rules, version: str) -> dict[str, Note]:
     return {f"{note.kind}: {note.text.en} / {note.text.fi}": note for note in notes}
 
 
-@router.get("/decisions/{decision_id}")
-def decision_page(
-    request: Request, decision_id: str, user: UserDep, session: ReadSessionDep, rules: RulesDep, language: LanguageDep
+def _read_overrides(
+    request: Request, session: Session, user: web_auth.WebUser, decision_id: str
+) -> Sequence[tuple[Override, int]]:
+    """A visible decision's overrides, recorded in the access log as GET /v1/decisions/{id}/overrides records them."""
+    transaction = request.app.state.write_sessions
+    with audit.logged_read(transaction, user.principal, AccessAction.overrides, decision_id) as read:
+        found = decisions.list_overrides(session, user.principal, decision_id)
+        read.rows = len(found)
+    return found
+
+
+def _read_link(
+    request: Request, session: Session, user: web_auth.WebUser, decision_id: str
+) -> tuple[ChainLink, str] | None:
+    """The decision's link in the audit chain, logged as GET /v1/decisions/{id}/link logs it; None when it has none."""
+    transaction = request.app.state.write_sessions
+    try:
+        with audit.logged_read(transaction, user.principal, AccessAction.link, decision_id) as read:
+            found = decisions.get_link(session, user.principal, decision_id)
+            read.rows = 1
+    except NotFound:  # a decision without a link: the page says so, and verifying the chain names it
+        return None
+    return found
+
+
+@dataclass
+class OverrideForm:
+    """The override form as sent back with its errors, by field (`change` when neither unit was given)."""
+
+    values: dict[str, str] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+def _decision_page(
+    request: Request,
+    user: web_auth.WebUser,
+    session: Session,
+    rules: Rules,
+    language: str,
+    decision_id: str,
+    *,
+    override_form: OverrideForm | None = None,
+    status: int = 200,
 ) -> HTMLResponse:
-    """One decision with the plan's own words for each section it rests on."""
     decision = _read_decision(request, session, user, decision_id)
     t = Translator(language, rules.registry)
     ruleset = rules.version(decision["rule"]["ruleset"])
     customer = _customers(session, [decision_id]).get(decision_id)
     notes = _notes(rules, decision["rule"]["ruleset"])
+    overrides = _read_overrides(request, session, user, decision_id)
+    show_link = user.role in AUDIT_ROLES
+    link = _read_link(request, session, user, decision_id) if show_link else None
+    may_override = user.role in OVERRIDE_ROLES
+    current = {"handler": decision["handler"]["unit"], "customership": (decision["customership"] or {}).get("unit")}
     return _render(
         request,
         "decision.html",
         user=user,
+        status=status,
         d=decision,
         customer=customer,
         created="created" in request.query_params,
@@ -582,7 +643,97 @@ def decision_page(
         notes=[t.pick(notes[n].text) if n in notes else n for n in decision["notes"]],
         stays=user.municipality is not None
         and (decision["customership"] or {}).get("unit") == f"local-{user.municipality}",
+        overrides=overrides,
+        overridden="overridden" in request.query_params,
+        override_form=(override_form or OverrideForm()) if may_override else None,
+        override_units={
+            name: [(u, label) for u, label in _units(rules, t) if u != unit] for name, unit in current.items()
+        },
+        override_reasons=[(reason.value, t(f"override.reasons.{reason.value}")) for reason in OverrideReason],
+        text_limit=OVERRIDE_TEXT_LIMIT,
+        show_link=show_link,
+        link=link,
+        link_holds=link is not None and audit.link_hash(link[0].prev_hash, link[1]) == link[0].hash,
     )
+
+
+@router.get("/decisions/{decision_id}")
+def decision_page(
+    request: Request, decision_id: str, user: UserDep, session: ReadSessionDep, rules: RulesDep, language: LanguageDep
+) -> HTMLResponse:
+    """One decision with the plan's own words for each section it rests on, its overrides, and for
+    auditors and admins its link in the audit chain."""
+    return _decision_page(request, user, session, rules, language, decision_id)
+
+
+def _override_errors(
+    problems: Sequence[tuple[str, str]], values: Mapping[str, str], rules: Rules, t: Translator
+) -> dict[str, str]:
+    """The override form's errors in the user's language, from (field, pydantic type or "service") pairs."""
+    errors: dict[str, str] = {}
+    for name, kind in problems:
+        if name == "reason":
+            message = t("errors.required") if not values.get("reason") else t("errors.invalid_value")
+        elif name == "text":
+            message = t("override.text_too_long", limit=OVERRIDE_TEXT_LIMIT)
+        elif name in ("handler", "customership") and kind == "service" and values.get(name) in rules.registry.units:
+            message = t(f"override.already_{name}")
+        elif name in ("handler", "customership"):
+            message = t("errors.invalid_value")
+        else:  # the body's own check: neither unit given
+            name, message = "change", t("override.change_required")
+        errors.setdefault(name, message)
+    return errors
+
+
+@router.post("/decisions/{decision_id}/overrides")
+def record_override(
+    request: Request,
+    decision_id: str,
+    form: FormDep,
+    user: UserDep,
+    session: ReadSessionDep,
+    transaction: WriteTransactionDep,
+    rules: RulesDep,
+    language: LanguageDep,
+) -> Response:
+    """Record an override as POST /v1/decisions/{id}/overrides would, with the person as `ui:<username>`."""
+    web_auth.check_csrf(request, form)
+    _require(user, *OVERRIDE_ROLES)
+    t = Translator(language, rules.registry)
+    values = {name: form.get(name, "") for name in ("handler", "customership", "reason", "text")}
+    problems: list[tuple[str, str]] = []
+    try:
+        body = OverrideIn.model_validate(
+            {"handler": values["handler"] or None, "customership": values["customership"] or None,
+             "reason": values["reason"], "text": values["text"]}
+        )  # fmt: skip
+    except ValidationError as error:
+        problems = [(str(e["loc"][0]) if e["loc"] else "", str(e["type"])) for e in error.errors()]
+        # The body's own check runs only when its fields are valid: say at once what else is missing.
+        if not values["handler"] and not values["customership"]:
+            problems.append(("", "missing"))
+    else:
+        try:
+            with transaction() as write:  # committed here, before the redirect
+                row, _ = decisions.record_override(
+                    write, user.principal, decision_id=decision_id, body=body, registry=rules.registry
+                )
+        except InvalidBody as invalid:
+            problems = [(str(e.loc[-1]), "service") for e in invalid.errors]
+    if problems:
+        page = OverrideForm(values=values, errors=_override_errors(problems, values, rules, t))
+        return _decision_page(request, user, session, rules, language, decision_id, override_form=page, status=422)
+    # Never the free text: it is the one place a person may have written more than they should.
+    log.info(
+        "override %s of decision %s: reason=%s by %s", row.override_id, decision_id, row.reason, user.principal.name
+    )
+    return _redirect(f"/ui/decisions/{quote(decision_id)}?overridden#overrides")
+
+
+def _units(rules: Rules, t: Translator) -> list[tuple[str, str]]:
+    """Every unit as (id, name in the user's language), by name."""
+    return sorted(((u.id, t.pick(u.name)) for u in rules.registry.units.values()), key=lambda u: u[1].casefold())
 
 
 def _day(value: str | None, errors: dict[str, str], name: str, t: Translator) -> date | None:
@@ -597,6 +748,16 @@ def _day(value: str | None, errors: dict[str, str], name: str, t: Translator) ->
 
 def _midnight(day: date) -> datetime:
     return datetime.combine(day, datetime.min.time(), FINNISH_TIME)
+
+
+def _day_bounds(start: date | None, end: date | None) -> tuple[datetime | None, datetime | None]:
+    """(after, before) for the days start..end, both included, in Finnish time; None for an end not given."""
+    after = _midnight(start) if start else None
+    try:
+        before = _midnight(end + timedelta(days=1)) if end else None
+    except OverflowError:  # the last day a date can hold: nothing comes after it
+        before = None
+    return after, before
 
 
 @router.get("/decisions")
@@ -623,7 +784,9 @@ def decisions_page(
         "occurred_to": occurred_to or "",
     }
     errors: dict[str, str] = {}
-    start, end = _day(occurred_from, errors, "occurred_from", t), _day(occurred_to, errors, "occurred_to", t)
+    after, before = _day_bounds(
+        _day(occurred_from, errors, "occurred_from", t), _day(occurred_to, errors, "occurred_to", t)
+    )
     items: Sequence[dict[str, Any]] = []
     next_cursor = None
     if not errors:
@@ -632,15 +795,15 @@ def decisions_page(
                 event_type=event_type or None,
                 handler=handler or None,
                 customership=customership or None,
-                occurred_after=_midnight(start) if start else None,
-                occurred_before=_midnight(end + timedelta(days=1)) if end else None,
+                occurred_after=after,
+                occurred_before=before,
                 cursor=cursor or None,
                 limit=PAGE_SIZE,
             )
             items, next_cursor = _read_decisions(request, session, user, query)
         except (ValidationError, InvalidQuery):
             errors["form"] = t("errors.invalid_value")
-    units = sorted(((u.id, t.pick(u.name)) for u in rules.registry.units.values()), key=lambda u: u[1].casefold())
+    units = _units(rules, t)
     older = None
     if next_cursor:
         older = "/ui/decisions?" + "&".join(f"{k}={quote(v)}" for k, v in {**filters, "cursor": next_cursor}.items())
@@ -762,7 +925,10 @@ class SecurityHeaders:
 
 def install_ui(app: FastAPI) -> None:
     """Add the UI to the app: its pages, static files, headers and HTML errors; / goes to /ui."""
+    from app import ui_audit  # here, not at the top: the auditor's pages are built on this module's plumbing
+
     app.include_router(router)
+    app.include_router(ui_audit.router)
     app.mount("/ui/static", StaticFiles(directory=HERE / "static"), name="ui-static")
     app.add_api_route("/", lambda: _redirect("/ui"), include_in_schema=False)
     app.add_middleware(SecurityHeaders)

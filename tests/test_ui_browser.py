@@ -7,6 +7,10 @@ Playwright's own browser downloads are never used.
 
 from __future__ import annotations
 
+import csv
+import hashlib
+import io
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -79,7 +83,7 @@ def log_in(page: Page, server: Server, username: str, password: str) -> None:
 def every_control_has_a_label(page: Page) -> list[str]:
     """The ids of visible form controls that no label names."""
     unlabelled: list[str] = page.evaluate(
-        """() => [...document.querySelectorAll('main input:not([type=hidden]), main select')]
+        """() => [...document.querySelectorAll('main input:not([type=hidden]), main select, main textarea')]
                  .filter(el => el.labels.length === 0).map(el => el.id || el.name)"""
     )
     return unlabelled
@@ -258,5 +262,243 @@ class TestPhone:
             width = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
             assert width[0] <= width[1], f"the page is {width[0]}px wide on a {width[1]}px screen"
             screenshot(page, request, "phone-decision")
+        finally:
+            context.close()
+
+
+# --- overrides and the auditor's pages -----------------------------------------------------
+
+
+def post_decisions(api: httpx.Client, make_key: KeyMaker) -> dict[str, str]:
+    """Decisions about customers of Kempele, Ii and Oulu (all oeo.start), and an EU job search: id by name."""
+    key = make_key()
+    made = {}
+    for name, home, event_type in (("kempele", "244", "oeo.start"), ("ii", "139", "oeo.start"),
+                                   ("oulu", "564", "oeo.start"), ("eu", "244", "eu_job_search")):  # fmt: skip
+        body = oeo_start(f"browser-{name}", event_type=event_type)
+        body["customer"]["home_municipality"] = home
+        response = api.post("/v1/events", json=body, headers=key)
+        assert response.status_code == 201, response.text
+        made[name] = response.json()["decision_id"]
+    return made
+
+
+class TestOverrideFlow:
+    def test_a_coach_records_an_override_with_a_reason_and_sees_it_listed(
+        self,
+        page: Page,
+        server: Server,
+        api: httpx.Client,
+        make_key: KeyMaker,
+        make_user: UserMaker,
+        database_url: str,
+        request: pytest.FixtureRequest,
+    ) -> None:
+        made = post_decisions(api, make_key)
+        log_in(page, server, *make_user("kaisa", display_name="Kaisa Kempeleläinen"))
+        page.goto(f"{server.base_url}/ui/decisions/{made['kempele']}")
+        expect(page.locator("#no-overrides")).to_have_text("Päätöksestä ei ole poikettu.")
+        assert every_control_has_a_label(page) == []
+        page.select_option("#override-customership", label="Kempeleen kunnan työllisyyspalvelut (omavalmentajat)")
+        page.select_option("#override-reason", label="Asiakkaan pyynnöstä")
+        page.fill("#override-text", "Asiakas haluaa jatkaa oman omavalmentajansa kanssa.")
+        page.get_by_role("button", name="Kirjaa poikkeama").click()
+
+        page.wait_for_url(f"**/ui/decisions/{made['kempele']}?overridden#overrides")
+        expect(page.locator("#overrides .notice.success")).to_have_text("Poikkeama on kirjattu.")
+        listed = page.locator(".override-list > li")
+        expect(listed).to_have_count(1)
+        expect(listed).to_contain_text("ui:kaisa (Omavalmentaja)")
+        expect(listed).to_contain_text("tarkastusketjun linkki 5")
+        expect(listed.locator(".reason")).to_have_text("Asiakkaan pyynnöstä")
+        expect(listed.locator(".free-text")).to_have_text("Asiakas haluaa jatkaa oman omavalmentajansa kanssa.")
+        expect(listed).to_contain_text("local-244")
+        # The decision itself stays as it was.
+        expect(page.locator("#customership")).to_contain_text("central-oeo")
+        assert count_rows(database_url, "overrides") == 1
+        screenshot(page, request, "coach-override-recorded")
+
+    def test_a_missing_reason_is_said_at_its_field_and_nothing_is_recorded(
+        self,
+        page: Page,
+        server: Server,
+        api: httpx.Client,
+        make_key: KeyMaker,
+        make_user: UserMaker,
+        database_url: str,
+        request: pytest.FixtureRequest,
+    ) -> None:
+        made = post_decisions(api, make_key)
+        log_in(page, server, *make_user("kaisa"))
+        page.goto(f"{server.base_url}/ui/decisions/{made['kempele']}")
+        page.select_option("#override-handler", "local-244")
+        page.fill("#override-text", "Syy jäi valitsematta.")
+        page.get_by_role("button", name="Kirjaa poikkeama").click()
+
+        reason = page.locator("#override-reason")
+        expect(reason).to_have_attribute("aria-invalid", "true")
+        expect(page.locator("#override-reason-error")).to_contain_text("Tämä tieto on pakollinen.")
+        expect(page.locator("#error-summary")).to_be_focused()
+        expect(page.locator("#override-handler")).to_have_value("local-244")
+        expect(page.locator("#override-text")).to_have_value("Syy jäi valitsematta.")
+        screenshot(page, request, "coach-override-error")
+        assert count_rows(database_url, "overrides") == 0
+
+        # The summary's link leads to the field; choosing a reason there records it.
+        page.locator("#error-summary a").click()
+        expect(reason).to_be_focused()
+        page.keyboard.press("ArrowDown")  # the first reason, chosen from the keyboard
+        page.get_by_role("button", name="Kirjaa poikkeama").click()
+        page.wait_for_url("**?overridden*")
+        assert count_rows(database_url, "overrides") == 1
+
+
+class TestAuditorFlow:
+    def test_the_auditor_searches_the_log_and_opens_a_decision_with_its_chain_link(
+        self,
+        page: Page,
+        server: Server,
+        api: httpx.Client,
+        make_key: KeyMaker,
+        make_user: UserMaker,
+        request: pytest.FixtureRequest,
+    ) -> None:
+        made = post_decisions(api, make_key)
+        log_in(page, server, *make_user("tarja", role="auditor", display_name="Tarja Tarkastaja"))
+        page.get_by_role("link", name="Lokihaku").click()
+        expect(page.locator("h1")).to_have_text("Lokihaku")
+        expect(page.locator("table.log tbody tr")).to_have_count(4)
+        assert every_control_has_a_label(page) == []
+        page.select_option("#f-municipality", label="Kempele")
+        page.select_option("#f-event_type", "oeo.start")
+        page.get_by_role("button", name="Rajaa").click()
+
+        rows = page.locator("table.log tbody tr")
+        expect(rows).to_have_count(1)
+        expect(rows).to_have_attribute("data-decision", made["kempele"])
+        expect(rows.locator("td").nth(2)).to_have_text("Kempele")
+        screenshot(page, request, "auditor-log-search")
+
+        rows.get_by_role("link").click()
+        page.wait_for_url(f"**/ui/decisions/{made['kempele']}")
+        expect(page.locator("#link-seq")).to_have_text("1")
+        expect(page.locator("#link-check")).to_have_text(
+            "Linkin tiiviste vastaa päätöstä sellaisena kuin se on nyt tallennettu."
+        )
+        prev_hash = page.locator("#link-prev-hash").inner_text()
+        document = page.locator("#link-document").text_content() or ""
+        assert prev_hash == "0" * 64
+        assert hashlib.sha256((prev_hash + document).encode()).hexdigest() == page.locator("#link-hash").inner_text()
+        assert json.loads(document)["record"]["decision_id"] == made["kempele"]
+        expect(page.locator("#override-reason")).to_have_count(0)  # auditors read overrides, they do not record them
+        screenshot(page, request, "auditor-chain-link")
+
+    def test_the_auditor_exports_the_filtered_log_as_csv(
+        self,
+        page: Page,
+        server: Server,
+        api: httpx.Client,
+        make_key: KeyMaker,
+        make_user: UserMaker,
+        request: pytest.FixtureRequest,
+    ) -> None:
+        made = post_decisions(api, make_key)
+        log_in(page, server, *make_user("tarja", role="auditor"))
+        page.goto(f"{server.base_url}/ui/audit/decisions")
+        page.select_option("#f-municipality", label="Kempele")
+        page.get_by_role("button", name="Rajaa").click()
+        expect(page.locator("table.log tbody tr")).to_have_count(2)
+        with page.expect_download() as started:
+            page.get_by_role("link", name="Vie CSV-tiedostoksi").click()
+        download = started.value
+        assert download.suggested_filename == "decisions.csv"
+        saved = SCREENSHOTS.parent / "downloads" / f"decisions-{request.node.callspec.params['database_url']}.csv"
+        download.save_as(saved)
+        rows = list(csv.DictReader(io.StringIO(saved.read_text(encoding="utf-8"))))
+        assert [row["decision_id"] for row in rows] == [made["eu"], made["kempele"]]
+        assert {row["home_municipality"] for row in rows} == {"244"}
+        assert IDENTITY_CODE not in saved.read_text(encoding="utf-8")
+        screenshot(page, request, "auditor-export")
+
+    def test_the_auditor_verifies_the_chain_and_sees_it_intact(
+        self,
+        page: Page,
+        server: Server,
+        api: httpx.Client,
+        make_key: KeyMaker,
+        make_user: UserMaker,
+        request: pytest.FixtureRequest,
+    ) -> None:
+        post_decisions(api, make_key)
+        log_in(page, server, *make_user("tarja", role="auditor"))
+        page.get_by_role("link", name="Tarkastusketju").click()
+        expect(page.locator("#head-seq")).to_have_text("4")
+        expect(page.locator("#chain-status")).to_have_count(0)
+        assert every_control_has_a_label(page) == []
+        page.get_by_role("button", name="Tarkista nyt").click()
+        expect(page.locator("#chain-status")).to_contain_text("Ketju on eheä.")
+        expect(page.locator("#chain-status")).to_contain_text("4 linkkiä tarkistettu")
+        expect(page.locator("#intact-up-to")).to_have_text("4")
+        screenshot(page, request, "auditor-chain-status")
+
+    def test_the_auditor_sees_their_own_reads_in_the_access_log(
+        self,
+        page: Page,
+        server: Server,
+        api: httpx.Client,
+        make_key: KeyMaker,
+        make_user: UserMaker,
+        request: pytest.FixtureRequest,
+    ) -> None:
+        made = post_decisions(api, make_key)
+        assert api.get("/v1/decisions", headers=make_key(role="admin", name="someone-else")).status_code == 200
+        log_in(page, server, *make_user("tarja", role="auditor"))
+        page.goto(f"{server.base_url}/ui/audit/decisions?municipality=139")
+        page.locator("table.log tbody tr").get_by_role("link").click()
+        expect(page.locator("#link-seq")).to_have_text("2")
+        page.get_by_role("link", name="Käyttöloki").click()
+        expect(page.locator("h1")).to_have_text("Käyttöloki")
+        expect(page.locator("table.access tbody tr")).to_have_count(6)  # someone else's read too
+        assert every_control_has_a_label(page) == []
+        page.get_by_role("link", name="Näytä omat lukukertani").click()
+        expect(page.locator("#a-who")).to_have_value("ui:tarja")
+        rows = page.locator("table.access tbody tr")
+        # Newest first: the decision's page read the decision, its overrides and its link; the search a
+        # list, and so did the page the login led to.
+        expect(rows).to_have_count(5)
+        actions = ["Ketjun linkki", "Poikkeamat", "Päätös", "Luettelo", "Luettelo"]
+        expect(rows.locator("td:nth-child(4)")).to_have_text(actions)
+        expect(rows.nth(0)).to_contain_text(made["ii"])
+        expect(rows.nth(3)).to_contain_text("municipality=139")
+        for row in range(5):
+            expect(rows.nth(row).locator("td").nth(1)).to_have_text("ui:tarja")
+        screenshot(page, request, "auditor-access-log")
+
+
+class TestAuditPhone:
+    def test_the_log_search_and_the_override_form_fit_a_phone_screen(
+        self,
+        browser: Browser,
+        server: Server,
+        api: httpx.Client,
+        make_key: KeyMaker,
+        make_user: UserMaker,
+        request: pytest.FixtureRequest,
+    ) -> None:
+        made = post_decisions(api, make_key)
+        context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True)
+        page = context.new_page()
+        try:
+            log_in(page, server, *make_user("aapo", role="admin"))  # an admin has both: the form and the audit
+            pages = {
+                f"/ui/decisions/{made['kempele']}": "phone-override-form",
+                "/ui/audit/decisions": "phone-log-search",
+                "/ui/audit/chain": "phone-chain",
+            }
+            for path, name in pages.items():
+                page.goto(f"{server.base_url}{path}")
+                width = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+                assert width[0] <= width[1], f"{path} is {width[0]}px wide on a {width[1]}px screen"
+                screenshot(page, request, name)
         finally:
             context.close()

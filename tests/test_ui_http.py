@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import base64
+import csv
 import hashlib
 import hmac
+import html
+import io
 import json
 import re
 import subprocess
@@ -22,7 +25,7 @@ from app.config import REPOSITORY, Settings
 from app.db import make_engine
 from app.i18n import catalogue
 from app.identity import pseudonymise
-from app.models import Decision
+from app.models import AccessAction, Decision, Override, OverrideReason
 from app.ruleset import AttributeType, Rules
 from app.web_auth import SESSION_COOKIE, WebSession, encode_session, hash_password, verify_password
 from tests.conftest import (
@@ -31,9 +34,12 @@ from tests.conftest import (
     KeyMaker,
     Server,
     UserMaker,
+    chain_verifies,
     count_rows,
+    without_append_only_triggers,
 )
 from tests.test_api_events import IDENTITY_CODE, oeo_start
+from tests.test_personal_data import stored_text
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -269,6 +275,17 @@ class TestSecurityHeaders:
             assert " style=" not in page
             assert "<style" not in page
 
+    def test_the_audit_pages_and_the_override_form_have_no_inline_script_or_style(
+        self, visitor: Visitor, api: httpx.Client, make_key: KeyMaker, make_user: UserMaker
+    ) -> None:
+        decision_id = api.post("/v1/events", json=oeo_start(), headers=make_key()).json()["decision_id"]
+        visitor.login(*make_user("inline-admin", role="admin"))
+        for path in (f"/ui/decisions/{decision_id}", *AUDIT_PAGES[:1], *AUDIT_PAGES[2:3], *AUDIT_PAGES[4:]):
+            page = visitor.get(path).text
+            assert "<script>" not in page
+            assert " style=" not in page
+            assert "<style" not in page
+
     def test_the_script_is_served_from_the_app(self, visitor: Visitor) -> None:
         response = visitor.get("/ui/static/reitti.js")
         assert response.status_code == 200
@@ -379,6 +396,12 @@ class TestScope:
         assert "scrypt$" not in page.text
         assert coach.get("/ui/admin").status_code == 403
 
+    def test_the_last_day_a_date_can_hold_is_a_filter_like_any_other(
+        self, visitor: Visitor, make_user: UserMaker
+    ) -> None:
+        visitor.login(*make_user("lastday"))
+        assert visitor.get("/ui/decisions?occurred_to=9999-12-31").status_code == 200
+
     def test_bad_filters_are_shown_at_their_field(self, visitor: Visitor, make_user: UserMaker) -> None:
         visitor.login(*make_user("filters"))
         response = visitor.get("/ui/decisions?occurred_from=yesterday")
@@ -391,14 +414,20 @@ class TestTexts:
         assert set(catalogue("fi")) == set(catalogue("en"))
 
     def test_every_key_the_code_and_templates_name_is_in_the_catalogue(self) -> None:
-        sources = [*(REPOSITORY / "app" / "templates").glob("*.html"), REPOSITORY / "app" / "ui.py"]
+        sources = [*(REPOSITORY / "app" / "templates").glob("*.html"), *(REPOSITORY / "app").glob("ui*.py")]
         named = {
             key
             for path in sources
-            for key in re.findall(r"""\bt\(\s*["']([a-z_]+\.[a-z0-9_.]+)["']""", path.read_text())
+            # A whole key, not the prefix of one built at run time ("override.reasons." ~ reason).
+            for key in re.findall(r"""\bt\(\s*["']([a-z_]+(?:\.[a-z0-9_]+)+)["']""", path.read_text())
         }
         assert named
         assert named - set(catalogue("fi")) == set()
+
+    def test_every_override_reason_and_kind_of_read_has_a_name_in_both_languages(self) -> None:
+        for language in ("fi", "en"):
+            assert {f"override.reasons.{reason}" for reason in OverrideReason} <= set(catalogue(language))
+            assert {f"audit.actions.{action}" for action in AccessAction} <= set(catalogue(language))
 
     def test_every_attribute_and_choice_has_a_label_in_both_languages(self, rules: Rules) -> None:
         for language in ("fi", "en"):
@@ -471,3 +500,435 @@ def test_the_session_signature_is_an_hmac_of_the_payload() -> None:
     raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
     expected = hmac.new(b"k", b"session|" + raw, hashlib.sha256).digest()
     assert base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4)) == expected
+
+
+# --- overrides and chain links on a decision's page ---------------------------------------
+
+
+def _overrides(database_url: str) -> list[tuple[str, str, str | None, str]]:
+    """(recorded_by, recorded_role, customership_unit, reason) of every stored override."""
+    engine = make_engine(database_url)
+    with engine.connect() as connection:
+        rows = connection.execute(select(Override)).all()
+    engine.dispose()
+    return [(row.recorded_by, row.recorded_role, row.customership_unit, row.reason) for row in rows]
+
+
+def _field_errors(page: str) -> dict[str, str]:
+    """The errors a page shows at its fields, by the field's id, as text."""
+    found = re.findall(r'<p class="field-error" id="([^"]+)-error">(.*?)</p>', page, re.S)
+    return {name: re.sub(r"<[^>]+>", "", text).strip() for name, text in found}
+
+
+def _kempele_decision(api: httpx.Client, make_key: KeyMaker, event_id: str = "ura-2025-000123") -> str:
+    """A decision about a customer of Kempele, handled centrally (Ii's coaches may not see it)."""
+    response = api.post("/v1/events", json=oeo_start(event_id), headers=make_key())
+    assert response.status_code == 201, response.text
+    decision_id: str = response.json()["decision_id"]
+    return decision_id
+
+
+class TestOverrideOverHttp:
+    def _form(self, visitor: Visitor, decision_id: str, **fields: str) -> httpx.Response:
+        token = visitor.token(f"/ui/decisions/{decision_id}")
+        return visitor.post(f"/ui/decisions/{decision_id}/overrides", {"csrf_token": token, **fields})
+
+    def test_a_coach_records_an_override_as_the_api_would_with_the_ui_client_name(
+        self, visitor: Visitor, api: httpx.Client, make_key: KeyMaker, make_user: UserMaker, database_url: str
+    ) -> None:
+        decision_id = _kempele_decision(api, make_key)
+        visitor.login(*make_user("kaisa"))
+        sent = self._form(visitor, decision_id, customership="local-244", reason="customer_request", text="Sovittu.")
+        assert sent.status_code == 303
+        assert sent.headers["location"] == f"/ui/decisions/{decision_id}?overridden#overrides"
+        assert _overrides(database_url) == [("ui:kaisa", "coach", "local-244", "customer_request")]
+        # The same record the API lists, chained after the decision.
+        listed = api.get(f"/v1/decisions/{decision_id}/overrides", headers=make_key(role="auditor", name="a")).json()
+        assert [(o["recorded_by"], o["seq"], o["text"]) for o in listed] == [("ui:kaisa", 2, "Sovittu.")]
+        assert chain_verifies(database_url)[:2] == (True, 2)
+        page = visitor.get(sent.headers["location"]).text
+        assert "Poikkeama on kirjattu." in page
+        assert "Asiakkaan pyynnöstä" in page
+        assert "Sovittu." in page
+
+    def test_a_missing_reason_and_no_new_unit_are_said_at_their_fields_and_nothing_is_stored(
+        self, visitor: Visitor, api: httpx.Client, make_key: KeyMaker, make_user: UserMaker, database_url: str
+    ) -> None:
+        decision_id = _kempele_decision(api, make_key)
+        visitor.login(*make_user("kaisa"))
+        refused = self._form(visitor, decision_id, reason="", text="kept")
+        assert refused.status_code == 422
+        errors = _field_errors(refused.text)
+        assert errors["override-reason"].endswith("Tämä tieto on pakollinen.")
+        assert errors["override-change"].endswith("Valitse uusi käsittelijä, uusi asiakkuus tai molemmat.")
+        assert ">kept</textarea>" in refused.text  # what was typed is kept
+        visitor.get("/ui/lang/en")
+        refused = self._form(visitor, decision_id, handler="local-244", reason="")
+        assert _field_errors(refused.text)["override-reason"].endswith("This is required.")
+        assert "override-change" not in _field_errors(refused.text)
+        assert _overrides(database_url) == []
+
+    def test_the_unit_the_decision_already_has_and_an_unknown_unit_are_refused_at_their_fields(
+        self, visitor: Visitor, api: httpx.Client, make_key: KeyMaker, make_user: UserMaker, database_url: str
+    ) -> None:
+        decision_id = _kempele_decision(api, make_key)
+        visitor.login(*make_user("kaisa"))
+        visitor.get("/ui/lang/en")
+        same = self._form(visitor, decision_id, handler="central-oeo", customership="nowhere", reason="other")
+        assert same.status_code == 422
+        errors = _field_errors(same.text)
+        assert errors["override-handler"].endswith("This unit already handles the decision.")
+        assert errors["override-customership"].endswith("This value is not valid.")
+        long = self._form(visitor, decision_id, handler="local-244", reason="other", text="x" * 2001)
+        assert _field_errors(long.text)["override-text"].endswith("at most 2000 characters.")
+        assert _overrides(database_url) == []
+
+    def test_a_coach_of_ii_cannot_override_a_kempele_decision(
+        self, visitor: Visitor, api: httpx.Client, make_key: KeyMaker, make_user: UserMaker, database_url: str
+    ) -> None:
+        decision_id = _kempele_decision(api, make_key)
+        visitor.login(*make_user("iikka", municipality="139"))
+        token = visitor.token("/ui/decisions")
+        data = {"csrf_token": token, "customership": "local-139", "reason": "customer_moved"}
+        assert visitor.post(f"/ui/decisions/{decision_id}/overrides", data).status_code == 404
+        assert visitor.post(f"/ui/decisions/{decision_id}/overrides", {**data, "reason": ""}).status_code == 404
+        assert _overrides(database_url) == []
+
+    def test_an_auditor_sees_the_overrides_but_no_form_and_may_not_record_one(
+        self, new_visitor: VisitorMaker, api: httpx.Client, make_key: KeyMaker, make_user: UserMaker, database_url: str
+    ) -> None:
+        decision_id = _kempele_decision(api, make_key)
+        coach, auditor = new_visitor(), new_visitor()
+        coach.login(*make_user("kaisa"))
+        self._form(coach, decision_id, customership="local-244", reason="agreed_between_units")
+        auditor.login(*make_user("tarja", role="auditor"))
+        page = auditor.get(f"/ui/decisions/{decision_id}").text
+        assert "Yksiköiden kesken sovittu" in page
+        assert f'action="/ui/decisions/{decision_id}/overrides"' not in page
+        refused = self._form(auditor, decision_id, customership="local-139", reason="other")
+        assert refused.status_code == 403
+        assert len(_overrides(database_url)) == 1
+
+    def test_an_override_without_this_sessions_token_is_refused(
+        self, visitor: Visitor, api: httpx.Client, make_key: KeyMaker, make_user: UserMaker, database_url: str
+    ) -> None:
+        decision_id = _kempele_decision(api, make_key)
+        visitor.login(*make_user("kaisa"))
+        data = {"csrf_token": "forged", "customership": "local-244", "reason": "other"}
+        assert visitor.post(f"/ui/decisions/{decision_id}/overrides", data).status_code == 403
+        assert _overrides(database_url) == []
+
+
+class TestChainLinkOverHttp:
+    def test_an_auditor_sees_the_decisions_link_and_its_hash_recomputes_from_the_page(
+        self, visitor: Visitor, api: httpx.Client, make_key: KeyMaker, make_user: UserMaker
+    ) -> None:
+        decision_id = _kempele_decision(api, make_key)
+        visitor.login(*make_user("tarja", role="auditor"))
+        page = visitor.get(f"/ui/decisions/{decision_id}").text
+        shown = {
+            name: html.unescape(re.search(rf'id="link-{name}"[^>]*>(.*?)</', page, re.S).group(1))  # type: ignore[union-attr]
+            for name in ("seq", "prev-hash", "hash", "document")
+        }
+        recomputed = hashlib.sha256((shown["prev-hash"] + shown["document"]).encode()).hexdigest()
+        assert recomputed == shown["hash"]
+        link = api.get(f"/v1/decisions/{decision_id}/link", headers=make_key(role="auditor", name="a")).json()
+        assert (int(shown["seq"]), shown["hash"], shown["document"]) == (link["seq"], link["hash"], link["document"])
+        assert "Linkin tiiviste vastaa päätöstä sellaisena kuin se on nyt tallennettu." in page
+
+    def test_an_edited_decision_is_shown_as_not_matching_its_link(
+        self, visitor: Visitor, api: httpx.Client, make_key: KeyMaker, make_user: UserMaker, database_url: str
+    ) -> None:
+        decision_id = _kempele_decision(api, make_key)
+        with without_append_only_triggers(database_url) as connection:
+            connection.execute(
+                text("UPDATE decisions SET rule_id = 'edited' WHERE decision_id = :id"), {"id": decision_id}
+            )
+        visitor.login(*make_user("tarja", role="auditor"))
+        page = visitor.get(f"/ui/decisions/{decision_id}").text
+        assert "Linkin tiiviste ei vastaa päätöstä" in page
+
+    def test_a_coach_does_not_see_the_link(
+        self, visitor: Visitor, api: httpx.Client, make_key: KeyMaker, make_user: UserMaker
+    ) -> None:
+        decision_id = _kempele_decision(api, make_key)
+        visitor.login(*make_user("kaisa"))
+        page = visitor.get(f"/ui/decisions/{decision_id}").text
+        assert 'id="chain-link"' not in page
+        assert 'id="overrides"' in page
+
+    def test_the_pages_reads_are_in_the_access_log_as_the_apis_would_be(
+        self, visitor: Visitor, api: httpx.Client, make_key: KeyMaker, make_user: UserMaker
+    ) -> None:
+        decision_id = _kempele_decision(api, make_key)
+        visitor.login(*make_user("tarja", role="auditor"))
+        visitor.get(f"/ui/decisions/{decision_id}")
+        entries = api.get("/v1/audit/access", params={"who": "ui:tarja"}, headers=make_key(role="admin", name="ad"))
+        logged = sorted((e["action"], e["decision_id"], e["rows"]) for e in entries.json()["items"])
+        assert logged == [("decision", decision_id, 1), ("link", decision_id, 1), ("overrides", decision_id, 0)]
+
+
+# --- the auditor's pages ----------------------------------------------------------------------
+
+OTHER_CODE = "010594Y9032"
+AUDIT_PAGES = ("/ui/audit/decisions", "/ui/audit/export", "/ui/audit/chain", "/ui/audit/checkpoint", "/ui/audit/access")
+
+
+def _log(api: httpx.Client, make_key: KeyMaker) -> dict[str, list[str]]:
+    """Five decisions by municipality and event type: Kempele's oeo.start (two customers), Ii's and Oulu's."""
+    key = make_key()
+    made: dict[str, list[str]] = {"244": [], "139": [], "564": [], "eu": []}
+    for number, (home, code) in enumerate([("244", IDENTITY_CODE), ("244", OTHER_CODE), ("139", IDENTITY_CODE),
+                                           ("564", IDENTITY_CODE)]):  # fmt: skip
+        body = oeo_start(f"log-{number}")
+        body["customer"].update(home_municipality=home, id=code)
+        made[home].append(api.post("/v1/events", json=body, headers=key).json()["decision_id"])
+    made["eu"].append(
+        api.post("/v1/events", json=oeo_start("log-eu", event_type="eu_job_search"), headers=key).json()["decision_id"]
+    )
+    return made
+
+
+def _listed(page: str) -> list[str]:
+    return re.findall(r'<tr data-decision="([^"]+)">', page)
+
+
+class TestAuditPagesOverHttp:
+    def test_only_auditors_and_admins_reach_the_audit_pages_and_see_them_in_the_menu(
+        self, new_visitor: VisitorMaker, make_user: UserMaker
+    ) -> None:
+        for name, role, allowed in (("kaisa", "coach", False), ("tarja", "auditor", True), ("aapo", "admin", True)):
+            visitor = new_visitor()
+            visitor.login(*make_user(name, role=role))
+            statuses = {path: visitor.get(path).status_code for path in AUDIT_PAGES}
+            assert statuses == dict.fromkeys(AUDIT_PAGES, 200 if allowed else 403), name
+            menu = visitor.get("/ui/decisions").text
+            assert ('href="/ui/audit/chain"' in menu) is allowed
+            posted = {
+                path: visitor.post(path, {"csrf_token": visitor.token("/ui/decisions")}).status_code
+                for path in ("/ui/audit/decisions", "/ui/audit/export", "/ui/audit/chain")
+            }
+            assert all((status == 403) is not allowed for status in posted.values()), (name, posted)
+
+    def test_a_visitor_is_sent_to_log_in(self, visitor: Visitor) -> None:
+        response = visitor.get("/ui/audit/decisions?municipality=139")
+        assert response.status_code == 303
+        assert response.headers["location"] == "/ui/login?next=/ui/audit/decisions%3Fmunicipality%3D139"
+
+    def test_the_log_search_selects_what_the_apis_filters_select(
+        self, visitor: Visitor, api: httpx.Client, make_key: KeyMaker, make_user: UserMaker
+    ) -> None:
+        made = _log(api, make_key)
+        visitor.login(*make_user("tarja", role="auditor"))
+        auditor = make_key(role="auditor", name="auditor")
+        for filters in ({"municipality": "244"}, {"municipality": "139"}, {"event_type": "eu_job_search"},
+                        {"event_type": "oeo.start", "municipality": "564"}, {"handler": "central-eu"},
+                        {"rule_id": "oeo.start", "ruleset": "2025-01-01"}, {}):  # fmt: skip
+            page = visitor.get("/ui/audit/decisions", params=filters)
+            assert page.status_code == 200
+            expected = [
+                d["decision_id"] for d in api.get("/v1/decisions", params=filters, headers=auditor).json()["items"]
+            ]
+            assert _listed(page.text) == expected, filters
+        assert _listed(visitor.get("/ui/audit/decisions?municipality=139").text) == made["139"]
+        assert len(_listed(visitor.get("/ui/audit/decisions").text)) == 5
+
+    def test_days_are_finnish_and_both_ends_are_included(
+        self, visitor: Visitor, api: httpx.Client, make_key: KeyMaker, make_user: UserMaker
+    ) -> None:
+        key = make_key()
+        # 23.30 UTC on 2 March is 1.30 on 3 March in Finland.
+        late = api.post("/v1/events", json=oeo_start("late", occurred_at="2025-03-02T23:30:00+00:00"), headers=key)
+        visitor.login(*make_user("tarja", role="auditor"))
+        day = {"occurred_from": "2025-03-03", "occurred_to": "2025-03-03"}
+        assert _listed(visitor.get("/ui/audit/decisions", params=day).text) == [late.json()["decision_id"]]
+        before = {"occurred_to": "2025-03-02"}
+        assert _listed(visitor.get("/ui/audit/decisions", params=before).text) == []
+        assert visitor.get("/ui/audit/decisions", params={"decided_to": "9999-12-31"}).status_code == 200
+
+    def test_bad_filters_are_said_at_their_fields(self, visitor: Visitor, make_user: UserMaker) -> None:
+        visitor.login(*make_user("tarja", role="auditor"))
+        response = visitor.get("/ui/audit/decisions?municipality=Kempele&decided_from=eilen&cursor=zzz")
+        assert response.status_code == 422
+        assert set(_field_errors(response.text)) == {"f-decided_from"}
+        response = visitor.get("/ui/audit/decisions?municipality=Kempele")
+        assert _field_errors(response.text) == {"f-municipality": "Tämä arvo ei kelpaa."}
+        response = visitor.get("/ui/audit/decisions?cursor=zzz")
+        assert response.status_code == 422
+        assert "Sivun osoite ei kelpaa." in response.text
+
+    def test_pages_follow_the_cursor_over_the_whole_selection_once(
+        self, visitor: Visitor, api: httpx.Client, make_key: KeyMaker, make_user: UserMaker
+    ) -> None:
+        key = make_key()
+        made = [api.post("/v1/events", json=oeo_start(f"p{n}"), headers=key).json()["decision_id"] for n in range(27)]
+        visitor.login(*make_user("tarja", role="auditor"))
+        first = visitor.get("/ui/audit/decisions?municipality=244").text
+        older = html.unescape(re.search(r'<a href="(/ui/audit/decisions\?[^"]+)" rel="next">', first).group(1))  # type: ignore[union-attr]
+        assert "municipality=244" in older
+        second = visitor.get(older).text
+        assert _listed(first) + _listed(second) == made[::-1]
+        assert 'rel="next"' not in second
+
+    def test_one_customer_is_searched_by_a_post_and_the_code_is_nowhere_after(
+        self, visitor: Visitor, api: httpx.Client, make_key: KeyMaker, make_user: UserMaker, database_url: str
+    ) -> None:
+        made = _log(api, make_key)
+        visitor.login(*make_user("tarja", role="auditor"))
+        token = visitor.token("/ui/audit/decisions")
+        page = visitor.post("/ui/audit/decisions", {"csrf_token": token, "customer_id": OTHER_CODE})
+        assert page.status_code == 200
+        assert _listed(page.text) == [made["244"][1]]
+        # Combined with the filters of the page it was sent from, and carried to the next page as a pseudonym.
+        page = visitor.post(
+            "/ui/audit/decisions", {"csrf_token": token, "customer_id": IDENTITY_CODE, "municipality": "139"}
+        )
+        assert _listed(page.text) == made["139"]
+        pseudonym = pseudonymise(TEST_PSEUDONYM_KEY.encode(), IDENTITY_CODE)
+        assert f'name="customer_pseudonym" value="{pseudonym}"' in page.text
+        again = visitor.post("/ui/audit/decisions", {"csrf_token": token, "customer_pseudonym": pseudonym})
+        assert sorted(_listed(again.text)) == sorted([made["244"][0], *made["139"], *made["564"], *made["eu"]])
+        entries = api.get("/v1/audit/access", params={"who": "ui:tarja"}, headers=make_key(role="admin", name="ad"))
+        assert pseudonym in [e["filters"].get("customer_pseudonym") for e in entries.json()["items"]]
+        for response in (page, again, entries):
+            assert IDENTITY_CODE not in response.text
+            assert IDENTITY_CODE not in str(response.url)
+        assert IDENTITY_CODE not in stored_text(database_url)
+
+    def test_a_wrong_identity_code_is_said_at_its_field_without_being_shown_back(
+        self, visitor: Visitor, make_user: UserMaker
+    ) -> None:
+        visitor.login(*make_user("tarja", role="auditor"))
+        token = visitor.token("/ui/audit/decisions")
+        wrong = visitor.post("/ui/audit/decisions", {"csrf_token": token, "customer_id": "131052-308X"})
+        assert wrong.status_code == 422
+        assert _field_errors(wrong.text)["customer_id"].startswith("Tunnus ei kelpaa.")
+        assert "131052" not in wrong.text
+        assert _listed(wrong.text) == []
+        empty = visitor.post("/ui/audit/decisions", {"csrf_token": token, "customer_id": ""})
+        assert _field_errors(empty.text)["customer_id"] == "Tämä tieto on pakollinen."
+
+    def test_the_customer_search_needs_this_sessions_token(self, visitor: Visitor, make_user: UserMaker) -> None:
+        visitor.login(*make_user("tarja", role="auditor"))
+        assert visitor.post("/ui/audit/decisions", {"customer_id": IDENTITY_CODE}).status_code == 403
+
+    def test_the_csv_export_has_every_row_the_filters_select_and_is_logged(
+        self, visitor: Visitor, api: httpx.Client, make_key: KeyMaker, make_user: UserMaker
+    ) -> None:
+        made = _log(api, make_key)
+        visitor.login(*make_user("tarja", role="auditor"))
+        response = visitor.get("/ui/audit/export?municipality=244&event_type=oeo.start")
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "text/csv; charset=utf-8"
+        assert response.headers["content-disposition"] == 'attachment; filename="decisions.csv"'
+        rows = list(csv.DictReader(io.StringIO(response.text)))
+        assert [row["decision_id"] for row in rows] == made["244"][::-1]
+        assert {(row["home_municipality"], row["event_type"]) for row in rows} == {("244", "oeo.start")}
+        token = visitor.token("/ui/audit/decisions")
+        by_customer = visitor.post("/ui/audit/export", {"csrf_token": token, "customer_id": OTHER_CODE})
+        assert [row["decision_id"] for row in csv.DictReader(io.StringIO(by_customer.text))] == [made["244"][1]]
+        assert IDENTITY_CODE not in by_customer.text
+        entries = api.get(
+            "/v1/audit/access", params={"who": "ui:tarja", "action": "export"}, headers=make_key(role="admin", name="a")
+        ).json()["items"]
+        assert sorted((e["rows"], e["filters"].get("municipality")) for e in entries) == [(1, None), (2, "244")]
+
+    def test_an_export_with_a_bad_filter_is_the_search_page_with_the_error(
+        self, visitor: Visitor, make_user: UserMaker
+    ) -> None:
+        visitor.login(*make_user("tarja", role="auditor"))
+        response = visitor.get("/ui/audit/export?occurred_from=2025-13-01")
+        assert response.status_code == 422
+        assert "text/html" in response.headers["content-type"]
+        assert "f-occurred_from" in _field_errors(response.text)
+
+
+class TestChainPageOverHttp:
+    def _verify(self, visitor: Visitor, checkpoint: str = "") -> httpx.Response:
+        token = visitor.token("/ui/audit/chain")
+        return visitor.post("/ui/audit/chain", {"csrf_token": token, "checkpoint": checkpoint})
+
+    def test_the_page_shows_the_head_and_verifies_only_when_asked(
+        self, visitor: Visitor, api: httpx.Client, make_key: KeyMaker, make_user: UserMaker
+    ) -> None:
+        _log(api, make_key)
+        visitor.login(*make_user("tarja", role="auditor"))
+        visitor.get("/ui/lang/en")
+        page = visitor.get("/ui/audit/chain").text
+        assert re.search(r'id="head-seq">5<', page)
+        assert 'id="chain-status"' not in page
+        result = self._verify(visitor)
+        assert result.status_code == 200
+        assert "The chain is intact." in result.text
+        assert "5 links walked" in result.text
+        assert re.search(r'id="intact-up-to">5<', result.text)
+
+    def test_an_edited_decision_breaks_the_chain_at_its_link(
+        self, visitor: Visitor, api: httpx.Client, make_key: KeyMaker, make_user: UserMaker, database_url: str
+    ) -> None:
+        made = _log(api, make_key)
+        with without_append_only_triggers(database_url) as connection:
+            edit = text("UPDATE decisions SET handler_unit = 'local-139' WHERE decision_id = :id")
+            connection.execute(edit, {"id": made["139"][0]})
+        visitor.login(*make_user("tarja", role="auditor"))
+        result = self._verify(visitor).text
+        assert "Ketju EI ole eheä: 1 havaintoa." in result
+        assert re.search(r'id="intact-up-to">2<', result)
+        assert f"<code>{made['139'][0]}</code>" in result
+
+    def test_a_downloaded_checkpoint_pasted_back_finds_links_deleted_from_the_end(
+        self, visitor: Visitor, api: httpx.Client, make_key: KeyMaker, make_user: UserMaker, database_url: str
+    ) -> None:
+        made = _log(api, make_key)
+        visitor.login(*make_user("tarja", role="auditor"))
+        download = visitor.get("/ui/audit/checkpoint")
+        assert download.headers["content-disposition"] == 'attachment; filename="reitti-checkpoint-5.json"'
+        kept = download.text
+        assert json.loads(kept)["seq"] == 5
+        checked = self._verify(visitor, kept).text
+        assert "Ketju on eheä." in checked
+        assert "Tarkistettu annettua tarkistuspistettä vasten." in checked
+        with without_append_only_triggers(database_url) as connection:
+            connection.execute(text("DELETE FROM audit_chain WHERE seq = 5"))
+            connection.execute(text("DELETE FROM decisions WHERE decision_id = :id"), {"id": made["eu"][0]})
+        assert "Ketju on eheä." in self._verify(visitor).text  # shorter, and still whole
+        broken = self._verify(visitor, kept).text
+        assert "Ketju EI ole eheä" in broken
+        assert "links were deleted from the end" in broken
+
+    def test_what_is_not_a_checkpoint_is_said_at_its_field(self, visitor: Visitor, make_user: UserMaker) -> None:
+        visitor.login(*make_user("tarja", role="auditor"))
+        for pasted in ("not json", '{"seq": 1}', "[1, 2]", '{"seq": 1, "hash": "x", "at": "y", "signature": "z"}'):
+            refused = self._verify(visitor, pasted)
+            assert refused.status_code == 422, pasted
+            assert _field_errors(refused.text)["checkpoint"].startswith("Tämä ei ole tarkistuspiste.")
+            assert 'id="chain-status"' not in refused.text
+
+
+class TestAccessPageOverHttp:
+    def test_the_access_log_shows_who_read_what_and_filters_by_who(
+        self, new_visitor: VisitorMaker, api: httpx.Client, make_key: KeyMaker, make_user: UserMaker
+    ) -> None:
+        decision_id = _kempele_decision(api, make_key)
+        coach, auditor = new_visitor(), new_visitor()
+        coach.login(*make_user("kaisa"))
+        coach.get(f"/ui/decisions/{decision_id}")
+        auditor.login(*make_user("tarja", role="auditor"))
+        auditor.get("/ui/audit/decisions?municipality=244")
+        page = auditor.get("/ui/audit/access").text
+        assert "<code>ui:kaisa</code>" in page
+        assert "<code>ui:tarja</code>" in page
+        mine = auditor.get("/ui/audit/access?who=ui%3Atarja").text
+        assert "<code>ui:kaisa</code>" not in mine
+        assert "<code>municipality=244</code>" in mine
+        coaches = auditor.get("/ui/audit/access?role=coach&action=decision").text
+        assert f"<code>{decision_id}</code>" in coaches
+        assert "<code>ui:tarja</code>" not in coaches
+
+    def test_bad_access_filters_are_said_at_their_fields(self, visitor: Visitor, make_user: UserMaker) -> None:
+        visitor.login(*make_user("tarja", role="auditor"))
+        response = visitor.get("/ui/audit/access?role=boss&from=2025-02-30&to=9999-12-31")
+        assert response.status_code == 422
+        assert set(_field_errors(response.text)) == {"a-from"}
+        response = visitor.get("/ui/audit/access?role=boss&action=peek")
+        assert set(_field_errors(response.text)) == {"a-role", "a-action"}
