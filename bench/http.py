@@ -43,6 +43,7 @@ class Run:
     p50_ms: float
     p99_ms: float
     non_2xx: int
+    requests: int
     cpu_ms: float = 0.0
 
     def line(self) -> str:
@@ -80,10 +81,10 @@ def _ms(text: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def wrk(endpoint: str, script: str, key: str, seconds: int, connections: int) -> tuple[Run, int]:
-    """Drive one endpoint with wrk and read its report: the run and the number of requests."""
+def wrk(endpoint: str, script: Path, key: str, seconds: int, connections: int) -> Run:
+    """Drive one endpoint with wrk and read its report."""
     report = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(REPOSITORY / "bench" / script)]
+        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script)]
         + ["-H", f"Authorization: Bearer {key}", BASE],
         capture_output=True,
         text=True,
@@ -97,7 +98,7 @@ def wrk(endpoint: str, script: str, key: str, seconds: int, connections: int) ->
         raise RuntimeError(f"could not read wrk's report:\n{report}") from error
     found = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", report)
     requests = int(re.search(r"(\d+) requests in", report).group(1))  # type: ignore[union-attr]
-    return Run(endpoint, per_second, p50, p99, int(found.group(1)) if found else 0), requests
+    return Run(endpoint, per_second, p50, p99, int(found.group(1)) if found else 0, requests)
 
 
 @contextmanager
@@ -127,8 +128,8 @@ with psycopg.connect(url, autocommit=True) as connection:
 
 
 @contextmanager
-def serving(database_url: str, workers: int) -> Iterator[tuple[str, int]]:
-    """`bench.ceiling:app` with `workers` workers on a migrated database: an integration key and the pid."""
+def serving(database_url: str, workers: int, app: str = "bench.ceiling:app") -> Iterator[tuple[str, int]]:
+    """`app` with `workers` workers on a migrated database: an integration key and the server's pid."""
     env = {
         **os.environ,
         "REITTI_DATABASE_URL": database_url,
@@ -148,7 +149,7 @@ def serving(database_url: str, workers: int) -> Iterator[tuple[str, int]]:
     )
     key = created.stdout.strip().splitlines()[-1]
     server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "bench.ceiling:app", "--port", str(PORT), "--workers", str(workers)]
+        [sys.executable, "-m", "uvicorn", app, "--port", str(PORT), "--workers", str(workers)]
         + ["--log-level", "warning", "--no-access-log"],
         env=env,
         cwd=REPOSITORY,
@@ -183,8 +184,8 @@ def configuration(kind: str, workers: int, seconds: int, connections: int) -> No
         for _ in range(2):
             for endpoint, script in (("ceiling", "ceiling_events.lua"), ("/v1/events", "post_events.lua")):
                 before = cpu_seconds(pid)
-                run, requests = wrk(endpoint, script, key, seconds, connections)
-                run.cpu_ms = (cpu_seconds(pid) - before) * 1000 / max(requests, 1)
+                run = wrk(endpoint, REPOSITORY / "bench" / script, key, seconds, connections)
+                run.cpu_ms = (cpu_seconds(pid) - before) * 1000 / max(run.requests, 1)
                 runs.append(run)
                 print("  " + run.line(), flush=True)
     ceiling = max(run.per_second for run in runs if run.endpoint == "ceiling")
