@@ -7,7 +7,7 @@ PYTHON ?= $(shell for p in python3.11 python3.12; do command -v $$p && break; do
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint check postgres chromium bench clean
+.PHONY: run test lint check postgres chromium wrk bench clean
 
 $(BIN)/reitti: pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Reitti needs Python 3.11 or 3.12 (durable-rules has no 3.13 build)"; exit 1; }
@@ -32,6 +32,12 @@ chromium:
 	  SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
 	  $$SUDO apt-get update -q && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
 
+# Debian's wrk, the load generator of the HTTP benchmarks.
+wrk:
+	@command -v wrk >/dev/null || { \
+	  SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
+	  $$SUDO apt-get update -q && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk; }
+
 test: $(BIN)/reitti postgres chromium
 	$(BIN)/pytest
 
@@ -42,8 +48,9 @@ lint: $(BIN)/reitti
 
 check: lint test
 
-bench: $(BIN)/reitti
+bench: $(BIN)/reitti postgres wrk
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.http
 
 clean:
 	rm -rf $(VENV) var *.egg-info

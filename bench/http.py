@@ -30,6 +30,7 @@ from app.config import REPOSITORY
 
 PORT = 8766
 BASE = f"http://127.0.0.1:{PORT}"
+MEMORY_PORT = 8767  # bench/memory.py's, so that the two can run at once
 POSTGRES = "postgresql://postgres@127.0.0.1:5432"
 BENCH_DATABASE = "reitti_bench_http"
 
@@ -81,19 +82,20 @@ def _ms(text: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def wrk(endpoint: str, script: Path, key: str, seconds: int, connections: int) -> Run:
+def wrk(endpoint: str, script: Path, key: str, seconds: int, connections: int, base: str = BASE) -> Run:
     """Drive one endpoint with wrk and read its report."""
     report = subprocess.run(
         ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script)]
-        + ["-H", f"Authorization: Bearer {key}", BASE],
+        + ["-H", f"Authorization: Bearer {key}", base],
         capture_output=True,
         text=True,
         check=True,
     ).stdout
     try:
         per_second = float(re.search(r"Requests/sec:\s+([\d.]+)", report).group(1))  # type: ignore[union-attr]
-        p50 = _ms(re.search(r"50%\s+(\S+)", report).group(1))  # type: ignore[union-attr]
-        p99 = _ms(re.search(r"99%\s+(\S+)", report).group(1))  # type: ignore[union-attr]
+        # At the start of a line: "70.50%" in the thread statistics must not be read as the 50% line.
+        p50 = _ms(re.search(r"^\s+50%\s+(\S+)", report, re.MULTILINE).group(1))  # type: ignore[union-attr]
+        p99 = _ms(re.search(r"^\s+99%\s+(\S+)", report, re.MULTILINE).group(1))  # type: ignore[union-attr]
     except (AttributeError, KeyError) as error:
         raise RuntimeError(f"could not read wrk's report:\n{report}") from error
     found = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", report)
@@ -128,7 +130,9 @@ with psycopg.connect(url, autocommit=True) as connection:
 
 
 @contextmanager
-def serving(database_url: str, workers: int, app: str = "bench.ceiling:app") -> Iterator[tuple[str, int]]:
+def serving(
+    database_url: str, workers: int, app: str = "bench.ceiling:app", port: int = PORT
+) -> Iterator[tuple[str, int]]:
     """`app` with `workers` workers on a migrated database: an integration key and the server's pid."""
     env = {
         **os.environ,
@@ -149,7 +153,7 @@ def serving(database_url: str, workers: int, app: str = "bench.ceiling:app") -> 
     )
     key = created.stdout.strip().splitlines()[-1]
     server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", app, "--port", str(PORT), "--workers", str(workers)]
+        [sys.executable, "-m", "uvicorn", app, "--port", str(port), "--workers", str(workers)]
         + ["--log-level", "warning", "--no-access-log"],
         env=env,
         cwd=REPOSITORY,
@@ -158,8 +162,10 @@ def serving(database_url: str, workers: int, app: str = "bench.ceiling:app") -> 
     )
     try:
         for _ in range(200):
+            if server.poll() is not None:
+                raise RuntimeError(f"the service exited with {server.returncode}: is port {port} taken?")
             try:
-                if httpx.get(f"{BASE}/readyz").status_code == 200:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
                     break
             except httpx.TransportError:
                 pass

@@ -23,9 +23,10 @@ from pathlib import Path
 
 from app.config import REPOSITORY
 from app.ruleset import load_rules
-from bench.http import BASE, serving, wrk
+from bench.http import MEMORY_PORT, serving, wrk
 from bench.run import valid_events
 
+BASE = f"http://127.0.0.1:{MEMORY_PORT}"
 # wrk's Lua: each thread walks the bodies from its own offset; %s is the event id.
 LUA = """
 local bodies = {%s}
@@ -74,12 +75,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         script = lua_script(Path(folder))
         url = f"sqlite:///{Path(folder) / 'memory.db'}"
-        with serving(url, workers=1, app="app.main:app") as (key, pid):
+        with serving(url, workers=1, app="app.main:app", port=MEMORY_PORT) as (key, pid):
             stored = 0
             samples: list[tuple[int, float]] = []
             started = time.perf_counter()
             while stored < args.decisions:
-                report = wrk("/v1/events", script, key, args.round_seconds, args.connections)
+                report = wrk("/v1/events", script, key, args.round_seconds, args.connections, base=BASE)
                 created = report.requests - report.non_2xx
                 stored += created
                 samples.append((stored, rss_mb(pid)))
@@ -89,7 +90,7 @@ def main() -> None:
             elapsed = time.perf_counter() - started
     warm = next(rss for count, rss in samples if count >= min(100_000, args.decisions))
     peak = max(rss for count, rss in samples if count >= min(100_000, args.decisions))
-    print(f"{stored:,} decisions in {elapsed / 60:.1f} min over {BASE}")
+    print(f"{stored:,} decisions in {elapsed / 60:.1f} min")
     print(f"RSS at 100,000: {warm:.1f} MB; at the end: {samples[-1][1]:.1f} MB; highest after 100,000: {peak:.1f} MB")
     print(f"end/100,000 {samples[-1][1] / warm:.3f}; highest/100,000 {peak / warm:.3f}")
 
