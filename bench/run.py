@@ -93,6 +93,7 @@ def serving(database_url: str | None = None, workers: int = 1) -> Iterator[tuple
             "REITTI_DATABASE_URL": database_url or f"sqlite:///{Path(folder) / 'bench.db'}",
             "REITTI_PSEUDONYM_KEY": "bench",
             "REITTI_CHECKPOINT_KEY": "bench",
+            "REITTI_SESSION_SECRET": "bench-session-secret-bench-session-secret",  # required on PostgreSQL
         }
         reitti = [sys.executable, "-m", "app.cli"]
         subprocess.run([*reitti, "db", "upgrade"], env=env, check=True, capture_output=True, cwd=REPOSITORY)
@@ -115,6 +116,8 @@ def serving(database_url: str | None = None, workers: int = 1) -> Iterator[tuple
         base = "http://127.0.0.1:8765"
         try:
             for _ in range(100):
+                if server.poll() is not None:
+                    raise RuntimeError(f"reitti serve exited with {server.returncode}")
                 try:
                     if httpx.get(f"{base}/readyz").status_code == 200:
                         break
