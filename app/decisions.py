@@ -1,18 +1,36 @@
 """The decision log: storing a decision once per event and chaining it, reading it back within
-scope, exporting and counting it, and recording overrides of it."""
+scope, exporting and counting it, and recording overrides of it; and the decision counts, kept
+in the same transactions."""
 
 from __future__ import annotations
 
 import csv
 import hashlib
 import io
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from functools import lru_cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Select, SQLColumnExpression, case, exists, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Date,
+    Select,
+    SQLColumnExpression,
+    case,
+    cast,
+    delete,
+    exists,
+    func,
+    insert,
+    or_,
+    outerjoin,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -23,7 +41,7 @@ from app.db import newest_first, where_all
 from app.engine import RuleEngine
 from app.errors import EventIdConflict, FieldError, InvalidBody, NotFound
 from app.events import FINNISH_TIME, ValidEvent
-from app.models import ChainLink, Decision, Override, RecordKind, Role
+from app.models import NO_UNIT, ChainLink, Decision, DecisionCount, Override, RecordKind, Role
 from app.routing import decide, new_decision_id
 from app.ruleset import Registry
 from app.schemas import (
@@ -57,6 +75,21 @@ CSV_COLUMNS = (
     "ruleset_version",
     "ruleset_sha256",
 )
+
+# The decision counts' key, in the order of their primary key.
+COUNT_KEY = (
+    "day",
+    "client",
+    "event_type",
+    "rule_id",
+    "ruleset_version",
+    "handler_unit",
+    "provider_unit",
+    "customership_unit",
+    "home_municipality",
+)
+# At most this many groups to an upsert: SQLite takes at most 32,766 parameters a statement.
+COUNT_CHUNK = 1000
 
 
 def request_fingerprint(body: EventIn, pseudonym: str) -> str:
@@ -135,17 +168,106 @@ class Submission:
 Stored = tuple[dict[str, Any], bool] | EventIdConflict
 
 
+def _upsert(session: Session) -> Callable[..., Any]:
+    """The database's own INSERT, which can say what to do ON CONFLICT."""
+    return sqlite_insert if session.get_bind().dialect.name == "sqlite" else postgresql_insert
+
+
 def _insert_new(session: Session, rows: Sequence[dict[str, Any]]) -> set[str]:
     """Insert the rows whose (client, event_id) is not in the log yet; the decision ids inserted.
 
     One statement: a row whose key is taken is skipped by the database itself, so a
     concurrent writer (another worker) that stored the same event first is never an error.
     """
-    insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else postgresql_insert
-    statement = insert(Decision).on_conflict_do_nothing(index_elements=["client", "event_id"])
+    statement = _upsert(session)(Decision).on_conflict_do_nothing(index_elements=["client", "event_id"])
     # On the connection, not the session: a plain INSERT of these rows, no ORM objects.
     result = session.connection().execute(statement.returning(Decision.decision_id), list(rows))
     return set(result.scalars())
+
+
+def finnish_day(moment: datetime) -> date:
+    """The calendar day in Finland at this moment."""
+    return moment.astimezone(FINNISH_TIME).date()
+
+
+def _count_key(row: Mapping[str, Any]) -> tuple[Any, ...]:
+    """The group of the decision counts that a decision (its log columns) falls in, in COUNT_KEY's order."""
+    group = {**row, "day": finnish_day(row["decided_at"]), "customership_unit": row["customership_unit"] or NO_UNIT}
+    return tuple(group[name] for name in COUNT_KEY)
+
+
+def _count_new(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Add new decisions to the decision counts: one upsert that adds each group's count to what it had.
+
+    Called with the chain lock held, as every writer of the counts is, so their rows are
+    never locked in two orders at once.
+    """
+    groups = Counter(_count_key(row) for row in rows)
+    values = [
+        {**dict(zip(COUNT_KEY, key, strict=True)), "decisions": count, "overridden": 0}
+        for key, count in sorted(groups.items())
+    ]
+    for start in range(0, len(values), COUNT_CHUNK):
+        statement = _upsert(session)(DecisionCount).values(values[start : start + COUNT_CHUNK])
+        statement = statement.on_conflict_do_update(
+            index_elements=COUNT_KEY, set_={"decisions": DecisionCount.decisions + statement.excluded.decisions}
+        )
+        session.connection().execute(statement)
+
+
+def _count_first_override(session: Session, decision: Decision) -> None:
+    """Count a decision as overridden when the override just recorded is its first.
+
+    Asked with the chain lock held (audit.append took it): an override of the same decision
+    recorded by another transaction has committed by then, and this statement sees it.
+    """
+    overrides = session.scalar(select(func.count()).where(Override.decision_id == decision.decision_id))
+    if overrides != 1:
+        return
+    columns = {name: getattr(decision, name) for name in (*COUNT_KEY[1:], "decided_at")}
+    group = dict(zip(COUNT_KEY, _count_key(columns), strict=True))
+    counted = update(DecisionCount).filter_by(**group).values(overridden=DecisionCount.overridden + 1)
+    session.connection().execute(counted)
+
+
+@lru_cache(maxsize=100_000)
+def _finnish_day_of_utc_hour(hour: str) -> str:
+    # Finland's offset is a whole number of hours: the hour in UTC says the day in Finland.
+    return finnish_day(datetime.strptime(hour, "%Y-%m-%d %H").replace(tzinfo=UTC)).isoformat()
+
+
+def rebuild_counts(session: Session) -> tuple[int, int]:
+    """Count the whole log again into the decision counts, in the caller's transaction: (groups, decisions).
+
+    The chain lock is held throughout, so no decision or override is written meanwhile.
+    """
+    audit.lock_chain(session)
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        day: ColumnElement[Any] = cast(func.timezone(FINNISH_TIME.key, Decision.decided_at), Date)
+    else:
+        # SQLite knows no time zones: its 'YYYY-MM-DD HH' in UTC goes through Python's zone data.
+        sqlite = connection.connection.driver_connection
+        if sqlite is None:
+            raise RuntimeError("the SQLite connection was closed under the rebuild")
+        sqlite.create_function("reitti_finnish_day", 1, _finnish_day_of_utc_hour, deterministic=True)
+        day = func.reitti_finnish_day(func.substr(Decision.decided_at, 1, 13))
+    overridden = select(Override.decision_id).distinct().subquery()
+    group = [
+        day,
+        *(getattr(Decision, name) for name in COUNT_KEY[1:-2]),
+        func.coalesce(Decision.customership_unit, NO_UNIT),
+        Decision.home_municipality,
+    ]
+    counted = (
+        select(*group, func.count(), func.count(overridden.c.decision_id))
+        .select_from(outerjoin(Decision, overridden, overridden.c.decision_id == Decision.decision_id))
+        .group_by(*group)
+    )
+    connection.execute(delete(DecisionCount))
+    connection.execute(insert(DecisionCount).from_select([*COUNT_KEY, "decisions", "overridden"], counted))
+    totals = connection.execute(select(func.count(), func.coalesce(func.sum(DecisionCount.decisions), 0))).one()
+    return int(totals[0]), int(totals[1])
 
 
 def _first_stored(session: Session, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], FirstStored]:
@@ -179,7 +301,9 @@ def store(session: Session, submissions: Sequence[Submission]) -> list[Stored]:
         for s in first_here.values()
     ]
     inserted = _insert_new(session, rows)
-    audit.append_many(session, kind=RecordKind.decision, records=[r for r in rows if r["decision_id"] in inserted])
+    new = [r for r in rows if r["decision_id"] in inserted]
+    audit.append_many(session, kind=RecordKind.decision, records=new)
+    _count_new(session, new)
     taken = [key for key, s in first_here.items() if s.decision["decision_id"] not in inserted]
     earlier = _first_stored(session, taken) if taken else {}
     outcomes: list[Stored] = []
@@ -402,6 +526,7 @@ def record_override(
     session.add(row)
     session.flush()
     link = audit.append(session, kind=RecordKind.override, record=audit.record_of(RecordKind.override, row))
+    _count_first_override(session, decision)
     return row, link["seq"]
 
 

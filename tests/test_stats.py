@@ -1,0 +1,166 @@
+"""The decision counts kept by store() and record_override() are the counts of the log, on both databases.
+
+A seeded random generator writes logs through them: decisions around Finnish and UTC
+midnights, the starts and ends of summer time, month and year ends; repeats; overrides, some
+of one decision in one transaction, some in another.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import replace
+from datetime import UTC, date, datetime, time, timedelta, timezone
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from app.auth import Principal
+from app.db import make_engine, make_sessions
+from app.decisions import (
+    COUNT_KEY,
+    Submission,
+    rebuild_counts,
+    record_override,
+    store,
+)
+from app.engine import RuleEngine
+from app.events import FINNISH_TIME, read_event
+from app.models import DecisionCount, OverrideReason, Role
+from app.routing import decide, new_decision_id
+from app.ruleset import Rules
+from app.schemas import EventIn, OverrideIn
+from tests.conftest import empty_the_log
+
+CLIENTS = ("client-a", "client-b", "ui:kaisa")
+EVENT_TYPES = ("oeo.start", "job_placement", "work_trial")
+MUNICIPALITIES = ("244", "139", "564")
+HANDLERS = ("central-oeo", "local-244", "local-139", "central-eu")
+PROVIDERS = ("central-oeo", "purchased", "local-564")
+CUSTOMERSHIPS = (None, "central-oeo", "local-244", "local-139")
+RULES = (("oeo.start", "2025-01-01"), ("job_placement.default", "2025-01-01"), ("oeo.start", "2026-01-01"))
+CUSTOMERS = tuple(f"{number:064x}" for number in range(4))
+# Where a decision is easily put on the wrong day: summer time begins (30 March, 01:00 UTC)
+# and March ends; summer time ends (26 October, 01:00 UTC); October ends; the year ends.
+WINDOWS = (
+    (datetime(2025, 3, 29, 12, tzinfo=UTC), timedelta(days=3)),
+    (datetime(2025, 10, 25, 12, tzinfo=UTC), timedelta(days=2)),
+    (datetime(2025, 10, 31, 18, tzinfo=UTC), timedelta(hours=12)),
+    (datetime(2025, 12, 31, 18, tzinfo=UTC), timedelta(hours=12)),
+)
+DAYS = sorted(
+    {(start + timedelta(hours=hours)).date() for start, length in WINDOWS for hours in range(-48, 72, 6)}
+    | {date(2024, 12, 31), date(2026, 6, 1)}
+)
+ZONES = (FINNISH_TIME, UTC, timezone(timedelta(hours=-5)))
+ADMIN = Principal(key_id=0, name="test-admin", role=Role.admin, municipality=None)
+
+Writer = Callable[[], AbstractContextManager[Session]]
+
+
+@pytest.fixture
+def database(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    yield engine
+    engine.dispose()
+    empty_the_log(database_url)
+
+
+def finnish_midnight(day: date) -> datetime:
+    return datetime.combine(day, time(), FINNISH_TIME)
+
+
+def moment(rng: random.Random) -> datetime:
+    """A time in one of the windows; one time in five on a midnight (Finnish or UTC) or a microsecond off it."""
+    if rng.random() < 0.2:
+        day = rng.choice(DAYS)
+        edge = rng.choice((finnish_midnight(day), datetime.combine(day, time(), UTC)))
+        return (edge + timedelta(microseconds=rng.choice((-1, 0, 1)))).astimezone(UTC)
+    start, length = rng.choice(WINDOWS)
+    return start + timedelta(microseconds=rng.randrange(length // timedelta(microseconds=1)))
+
+
+def random_submissions(rules: Rules, engine: RuleEngine, rng: random.Random, count: int) -> list[Submission]:
+    """`count` new events and decisions that differ in every dimension the counts keep."""
+    body = EventIn.model_validate(
+        {
+            "event_id": "base",
+            "event_type": "oeo.start",
+            "occurred_at": "2025-03-03T09:15:00+02:00",
+            "customer": {"type": "jobseeker", "id": "opaque-1", "home_municipality": "244"},
+        }
+    )
+    event = read_event(body, rules, pseudonym_key=b"k")
+    decision = decide(event, engine=engine, registry=rules.registry)
+    made = []
+    for number in range(count):
+        decided = moment(rng)
+        customership = rng.choice(CUSTOMERSHIPS)
+        rule_id, ruleset = rng.choice(RULES)
+        varied = replace(
+            event,
+            event_id=f"s{number}",
+            event_type=rules.registry.event_types[rng.choice(EVENT_TYPES)],
+            home_municipality=rng.choice(MUNICIPALITIES),
+            customer_pseudonym=rng.choice(CUSTOMERS),
+            occurred_at=decided - timedelta(minutes=rng.randrange(1, 4000)),
+        )
+        made.append(
+            Submission(
+                rng.choice(CLIENTS),
+                varied,
+                f"fingerprint-{number}",
+                {
+                    **decision,
+                    "decision_id": new_decision_id(),
+                    "event_id": varied.event_id,
+                    "decided_at": decided.isoformat(),
+                    "handler": {**decision["handler"], "unit": rng.choice(HANDLERS)},
+                    "provider": {**decision["provider"], "unit": rng.choice(PROVIDERS)},
+                    "customership": customership and {**decision["customership"], "unit": customership},
+                    "rule": {**decision["rule"], "id": rule_id, "ruleset": ruleset},
+                },
+            )
+        )
+    return made
+
+
+def random_log(write: Writer, rules: Rules, engine: RuleEngine, rng: random.Random, count: int) -> None:
+    """Store `count` decisions through store(), in batches with repeats, and override some of them."""
+    submissions = random_submissions(rules, engine, rng, count)
+    start = 0
+    while start < count:
+        batch = submissions[start : start + rng.randint(1, 64)]
+        start += len(batch)
+        with write() as session:
+            # A repeat in the batch, and one of an earlier batch: neither is a new decision.
+            store(session, [*batch, rng.choice(batch), rng.choice(submissions[:start])])
+    for _ in range(2):  # two rounds: a decision overridden in the first may be again in the second
+        for overridden in rng.sample(submissions, count // 6):
+            with write() as session:
+                for _ in range(rng.choice((1, 1, 2))):
+                    handler = rng.choice([unit for unit in HANDLERS if unit != overridden.decision["handler"]["unit"]])
+                    body = OverrideIn(handler=handler, reason=OverrideReason.other)
+                    decision_id = overridden.decision["decision_id"]
+                    record_override(session, ADMIN, decision_id=decision_id, body=body, registry=rules.registry)
+
+
+def kept_counts(engine: Engine) -> list[tuple[Any, ...]]:
+    with engine.connect() as connection:
+        rows = connection.execute(select(DecisionCount.__table__).order_by(*COUNT_KEY)).all()
+    return [tuple(row) for row in rows]
+
+
+def test_the_counts_kept_are_the_counts_rebuilt_from_the_log(
+    database: Engine, rules: Rules, rule_engine: RuleEngine
+) -> None:
+    _, write = make_sessions(database)
+    random_log(write, rules, rule_engine, random.Random(4), count=300)
+    kept = kept_counts(database)
+    with write() as session:
+        groups, decisions = rebuild_counts(session)
+    assert (groups, decisions) == (len(kept), 300)
+    assert kept_counts(database) == kept
