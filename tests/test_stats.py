@@ -1,8 +1,9 @@
-"""The decision counts kept by store() and record_override() are the counts of the log, on both databases.
+"""Stats from the decision counts are the stats of a scan of the log, on both databases.
 
-A seeded random generator writes logs through them: decisions around Finnish and UTC
-midnights, the starts and ends of summer time, month and year ends; repeats; overrides, some
-of one decision in one transaction, some in another.
+store() and record_override() keep the counts; a seeded random generator writes logs through
+them (decisions around Finnish and UTC midnights, the starts and ends of summer time, month
+and year ends; repeats; overrides, some of one decision in one transaction, some in another)
+and asks both paths the same questions as random principals with random filters.
 """
 
 from __future__ import annotations
@@ -23,8 +24,11 @@ from app.db import make_engine, make_sessions
 from app.decisions import (
     COUNT_KEY,
     Submission,
+    decision_stats,
     rebuild_counts,
     record_override,
+    stats_by_scan,
+    stats_from_counts,
     store,
 )
 from app.engine import RuleEngine
@@ -32,7 +36,7 @@ from app.events import FINNISH_TIME, read_event
 from app.models import DecisionCount, OverrideReason, Role
 from app.routing import decide, new_decision_id
 from app.ruleset import Rules
-from app.schemas import EventIn, OverrideIn
+from app.schemas import DecisionFilters, EventIn, OverrideIn
 from tests.conftest import empty_the_log
 
 CLIENTS = ("client-a", "client-b", "ui:kaisa")
@@ -148,19 +152,107 @@ def random_log(write: Writer, rules: Rules, engine: RuleEngine, rng: random.Rand
                     record_override(session, ADMIN, decision_id=decision_id, body=body, registry=rules.registry)
 
 
+def random_principal(rng: random.Random) -> Principal:
+    role = rng.choice(list(Role))
+    if role is Role.integration:
+        return Principal(key_id=1, name=rng.choice((*CLIENTS, "client-z")), role=role, municipality=None)
+    if role is Role.coach:
+        return Principal(key_id=1, name="coach", role=role, municipality=rng.choice((*MUNICIPALITIES, "425")))
+    return Principal(key_id=1, name=role.value, role=role, municipality=None)
+
+
+def random_filters(rng: random.Random) -> tuple[DecisionFilters, bool]:
+    """Filters, and whether the counts can answer them (no customer, no occurred_*, whole Finnish days)."""
+    pools: dict[str, tuple[str, ...]] = {
+        "event_type": (*EVENT_TYPES, "nope"),
+        "handler": HANDLERS,
+        "provider": PROVIDERS,
+        "customership": ("central-oeo", "local-244", "local-139", ""),
+        "municipality": (*MUNICIPALITIES, "425"),
+        "rule_id": ("oeo.start", "job_placement.default"),
+        "ruleset": ("2025-01-01", "2026-01-01"),
+    }
+    given: dict[str, Any] = {name: rng.choice(pool) for name, pool in pools.items() if rng.random() < 0.15}
+    answerable = given.get("customership") != ""  # the counts' own word for none: never a filter's match
+    for name in ("decided_after", "decided_before"):
+        draw, midnight = rng.random(), finnish_midnight(rng.choice(DAYS))
+        if draw < 0.4:
+            given[name] = midnight.astimezone(rng.choice(ZONES))
+        elif draw < 0.5:
+            given[name] = rng.choice((midnight.astimezone(UTC).replace(hour=0), midnight + timedelta(microseconds=1)))
+            answerable = False
+    if rng.random() < 0.08:
+        given["customer_pseudonym"] = rng.choice(CUSTOMERS)
+        answerable = False
+    if rng.random() < 0.08:
+        given[rng.choice(("occurred_after", "occurred_before"))] = moment(rng)
+        answerable = False
+    return DecisionFilters(**given), answerable
+
+
 def kept_counts(engine: Engine) -> list[tuple[Any, ...]]:
     with engine.connect() as connection:
         rows = connection.execute(select(DecisionCount.__table__).order_by(*COUNT_KEY)).all()
     return [tuple(row) for row in rows]
 
 
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_stats_from_the_counts_are_the_stats_of_a_scan(
+    database: Engine, rules: Rules, rule_engine: RuleEngine, seed: int
+) -> None:
+    rng = random.Random(seed)
+    read, write = make_sessions(database)
+    random_log(write, rules, rule_engine, rng, count=300)
+    answered = overridden = 0
+    with read() as session:
+        for _ in range(250):
+            principal, (filters, answerable) = random_principal(rng), random_filters(rng)
+            scanned = stats_by_scan(session, principal, filters)
+            counted = stats_from_counts(session, principal, filters)
+            if answerable:
+                assert counted is not None, filters
+                assert counted.model_dump() == scanned.model_dump(), (principal, filters)
+                answered += scanned.total > 0
+                overridden += scanned.overridden > 0
+            else:
+                assert counted is None, filters
+            assert decision_stats(session, principal, filters) == scanned
+    # Not only empty answers: the questions reach the data, overrides included.
+    assert answered >= 60
+    assert overridden >= 30
+
+
 def test_the_counts_kept_are_the_counts_rebuilt_from_the_log(
     database: Engine, rules: Rules, rule_engine: RuleEngine
 ) -> None:
-    _, write = make_sessions(database)
+    read, write = make_sessions(database)
     random_log(write, rules, rule_engine, random.Random(4), count=300)
     kept = kept_counts(database)
     with write() as session:
         groups, decisions = rebuild_counts(session)
     assert (groups, decisions) == (len(kept), 300)
     assert kept_counts(database) == kept
+    with read() as session:
+        stats = stats_from_counts(session, ADMIN, DecisionFilters())
+    assert stats is not None
+    assert stats.total == 300
+
+
+def test_a_range_that_cuts_a_finnish_day_is_counted_from_the_log(
+    database: Engine, rules: Rules, rule_engine: RuleEngine
+) -> None:
+    read, write = make_sessions(database)
+    random_log(write, rules, rule_engine, random.Random(6), count=100)
+    midnight = finnish_midnight(date(2025, 3, 31))  # 21:00 UTC, in summer time
+    end_of_time = datetime(9999, 12, 31, 23, tzinfo=UTC)  # in Finland already a year no date can hold
+    ranges = [
+        ({"decided_after": midnight}, True),
+        ({"decided_after": midnight.astimezone(UTC)}, True),
+        ({"decided_after": midnight.replace(hour=1)}, False),
+        ({"decided_before": end_of_time}, False),
+    ]
+    with read() as session:
+        for given, answered in ranges:
+            filters = DecisionFilters(**given)
+            assert (stats_from_counts(session, ADMIN, filters) is not None) is answered
+            assert decision_stats(session, ADMIN, filters) == stats_by_scan(session, ADMIN, filters)
