@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import (
     ColumnElement,
     Date,
+    DateTime,
     Select,
     SQLColumnExpression,
     case,
@@ -43,7 +44,17 @@ from app.db import newest_first, where_all
 from app.engine import RuleEngine
 from app.errors import EventIdConflict, FieldError, InvalidBody, NotFound
 from app.events import FINNISH_TIME, ValidEvent
-from app.models import NO_UNIT, ChainLink, Decision, DecisionCount, Override, RecordKind, Role
+from app.models import (
+    COUNT_GROUP,
+    NO_UNIT,
+    ChainLink,
+    Decision,
+    DecisionCount,
+    DecisionMonthCount,
+    Override,
+    RecordKind,
+    Role,
+)
 from app.routing import decide, new_decision_id
 from app.ruleset import Registry
 from app.schemas import (
@@ -78,18 +89,6 @@ CSV_COLUMNS = (
     "ruleset_sha256",
 )
 
-# The decision counts' key, in the order of their primary key.
-COUNT_KEY = (
-    "day",
-    "client",
-    "event_type",
-    "rule_id",
-    "ruleset_version",
-    "handler_unit",
-    "provider_unit",
-    "customership_unit",
-    "home_municipality",
-)
 # At most this many groups to an upsert: SQLite takes at most 32,766 parameters a statement.
 COUNT_CHUNK = 1000
 
@@ -192,29 +191,46 @@ def finnish_day(moment: datetime) -> date:
     return moment.astimezone(FINNISH_TIME).date()
 
 
-def _count_key(row: Mapping[str, Any]) -> tuple[Any, ...]:
-    """The group of the decision counts that a decision (its log columns) falls in, in COUNT_KEY's order."""
-    group = {**row, "day": finnish_day(row["decided_at"]), "customership_unit": row["customership_unit"] or NO_UNIT}
-    return tuple(group[name] for name in COUNT_KEY)
+CountTable = type[DecisionCount] | type[DecisionMonthCount]
+# How many decisions of each group, by the first day of its period (a day or a month).
+Tally = Counter[tuple[date, tuple[str, ...]]]
+# The decision counts by day and by month: each table, its period column, and a day's period.
+PERIODS: tuple[tuple[CountTable, str, Callable[[date], date]], ...] = (
+    (DecisionCount, "day", lambda day: day),
+    (DecisionMonthCount, "month", lambda day: day.replace(day=1)),
+)
+
+
+def _count_group(row: Mapping[str, Any]) -> tuple[date, tuple[str, ...]]:
+    """The Finnish day of a decision (its log columns) and its group of the decision counts, as in COUNT_GROUP."""
+    group = {**row, "customership_unit": row["customership_unit"] or NO_UNIT}
+    return finnish_day(row["decided_at"]), tuple(group[name] for name in COUNT_GROUP)
 
 
 def _count_new(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Add new decisions to the decision counts: one upsert that adds each group's count to what it had.
+    """Add new decisions to the decision counts: an upsert by day and one by month.
 
     Called with the chain lock held, as every writer of the counts is, so their rows are
     never locked in two orders at once.
     """
-    groups = Counter(_count_key(row) for row in rows)
+    by_day = Counter(_count_group(row) for row in rows)
+    for table, period, of_day in PERIODS:
+        counts: Tally = Counter()
+        for (day, group), count in by_day.items():
+            counts[of_day(day), group] += count
+        _add_counts(session, table, period, counts)
+
+
+def _add_counts(session: Session, table: CountTable, period: str, counts: Tally) -> None:
+    """One statement that adds each group's count to what it had: INSERT ... ON CONFLICT DO UPDATE."""
     values = [
-        {**dict(zip(COUNT_KEY, key, strict=True)), "decisions": count, "overridden": 0}
-        for key, count in sorted(groups.items())
+        {period: start, **dict(zip(COUNT_GROUP, group, strict=True)), "decisions": count, "overridden": 0}
+        for (start, group), count in sorted(counts.items())
     ]
-    for start in range(0, len(values), COUNT_CHUNK):
-        statement = _upsert(session)(DecisionCount).values(values[start : start + COUNT_CHUNK])
-        statement = statement.on_conflict_do_update(
-            index_elements=COUNT_KEY, set_={"decisions": DecisionCount.decisions + statement.excluded.decisions}
-        )
-        session.connection().execute(statement)
+    for first in range(0, len(values), COUNT_CHUNK):
+        statement = _upsert(session)(table).values(values[first : first + COUNT_CHUNK])
+        added = {"decisions": table.decisions + statement.excluded.decisions}
+        session.connection().execute(statement.on_conflict_do_update(index_elements=[period, *COUNT_GROUP], set_=added))
 
 
 def _count_first_override(session: Session, decision: Decision) -> None:
@@ -226,10 +242,10 @@ def _count_first_override(session: Session, decision: Decision) -> None:
     overrides = session.scalar(select(func.count()).where(Override.decision_id == decision.decision_id))
     if overrides != 1:
         return
-    columns = {name: getattr(decision, name) for name in (*COUNT_KEY[1:], "decided_at")}
-    group = dict(zip(COUNT_KEY, _count_key(columns), strict=True))
-    counted = update(DecisionCount).filter_by(**group).values(overridden=DecisionCount.overridden + 1)
-    session.connection().execute(counted)
+    day, group = _count_group({name: getattr(decision, name) for name in (*COUNT_GROUP, "decided_at")})
+    for table, period, of_day in PERIODS:
+        counted = update(table).filter_by(**{period: of_day(day)}, **dict(zip(COUNT_GROUP, group, strict=True)))
+        session.connection().execute(counted.values(overridden=table.overridden + 1))
 
 
 @lru_cache(maxsize=100_000)
@@ -239,7 +255,7 @@ def _finnish_day_of_utc_hour(hour: str) -> str:
 
 
 def rebuild_counts(session: Session) -> tuple[int, int]:
-    """Count the whole log again into the decision counts, in the caller's transaction: (groups, decisions).
+    """Count the whole log again into the decision counts, in the caller's transaction: (groups by day, decisions).
 
     The chain lock is held throughout, so no decision or override is written meanwhile.
     """
@@ -247,6 +263,7 @@ def rebuild_counts(session: Session) -> tuple[int, int]:
     connection = session.connection()
     if connection.dialect.name == "postgresql":
         day: ColumnElement[Any] = cast(func.timezone(FINNISH_TIME.key, Decision.decided_at), Date)
+        month: ColumnElement[Any] = cast(func.date_trunc("month", cast(DecisionCount.day, DateTime)), Date)
     else:
         # SQLite knows no time zones: its 'YYYY-MM-DD HH' in UTC goes through Python's zone data.
         sqlite = connection.connection.driver_connection
@@ -254,20 +271,23 @@ def rebuild_counts(session: Session) -> tuple[int, int]:
             raise RuntimeError("the SQLite connection was closed under the rebuild")
         sqlite.create_function("reitti_finnish_day", 1, _finnish_day_of_utc_hour, deterministic=True)
         day = func.reitti_finnish_day(func.substr(Decision.decided_at, 1, 13))
+        month = func.date(DecisionCount.day, "start of month")
     overridden = select(Override.decision_id).distinct().subquery()
-    group = [
-        day,
-        *(getattr(Decision, name) for name in COUNT_KEY[1:-2]),
-        func.coalesce(Decision.customership_unit, NO_UNIT),
-        Decision.home_municipality,
-    ]
-    counted = (
-        select(*group, func.count(), func.count(overridden.c.decision_id))
+    group = [getattr(Decision, name) for name in COUNT_GROUP]
+    group[COUNT_GROUP.index("customership_unit")] = func.coalesce(Decision.customership_unit, NO_UNIT)
+    days = (
+        select(day, *group, func.count(), func.count(overridden.c.decision_id))
         .select_from(outerjoin(Decision, overridden, overridden.c.decision_id == Decision.decision_id))
-        .group_by(*group)
+        .group_by(day, *group)
     )
+    day_groups = [getattr(DecisionCount, name) for name in COUNT_GROUP]
+    sums = [func.sum(DecisionCount.decisions), func.sum(DecisionCount.overridden)]
+    months = select(month, *day_groups, *sums).group_by(month, *day_groups)  # a month is the sum of its days
+    columns = [*COUNT_GROUP, "decisions", "overridden"]
     connection.execute(delete(DecisionCount))
-    connection.execute(insert(DecisionCount).from_select([*COUNT_KEY, "decisions", "overridden"], counted))
+    connection.execute(delete(DecisionMonthCount))
+    connection.execute(insert(DecisionCount).from_select(["day", *columns], days))
+    connection.execute(insert(DecisionMonthCount).from_select(["month", *columns], months))
     totals = connection.execute(select(func.count(), func.coalesce(func.sum(DecisionCount.decisions), 0))).one()
     return int(totals[0]), int(totals[1])
 
@@ -342,7 +362,7 @@ def submit(
     return outcome
 
 
-def _scope(principal: Principal, table: type[Decision] | type[DecisionCount]) -> list[ColumnElement[bool]]:
+def _scope(principal: Principal, table: type[Decision] | CountTable) -> list[ColumnElement[bool]]:
     """The conditions that keep to the decisions (or their counts) the principal may see."""
     if principal.role is Role.integration:
         return [table.client == principal.name]
@@ -540,50 +560,86 @@ def _counted_days(filters: DecisionFilters) -> tuple[date | None, date | None] |
     return first, last
 
 
-def _count_month(session: Session) -> ColumnElement[str]:
-    """The Finnish month of a decision count's day as 'YYYY-MM', in each database's own words."""
+def _month_after(day: date) -> date | None:
+    """The first day of the month after this day's; None in the last month a date can have."""
+    if (day.year, day.month) == (date.max.year, date.max.month):
+        return None
+    return date(day.year + day.month // 12, day.month % 12 + 1, 1)
+
+
+def _periods(first: date | None, last: date | None) -> list[tuple[CountTable, date | None, date | None]]:
+    """Where to read the days [first, last) (None: unbounded): the whole months by month, the rest by day."""
+    start = first if first is None or first.day == 1 else _month_after(first)
+    end = None if last is None else last.replace(day=1)
+    if (first is not None and start is None) or (start is not None and end is not None and start >= end):
+        return [(DecisionCount, first, last)]  # no whole month
+    read: list[tuple[CountTable, date | None, date | None]] = [
+        (DecisionCount, first, start),
+        (DecisionMonthCount, start, end),
+        (DecisionCount, end, last),
+    ]
+    return [(table, since, until) for table, since, until in read if table is DecisionMonthCount or since != until]
+
+
+def _month_of(session: Session, period: SQLColumnExpression[date]) -> ColumnElement[str]:
+    """The month of a day (or a month's first day) as 'YYYY-MM', in each database's own words."""
     if session.get_bind().dialect.name == "postgresql":
-        return func.to_char(DecisionCount.day, "YYYY-MM")
-    return func.substr(DecisionCount.day, 1, 7)  # SQLite keeps a date as 'YYYY-MM-DD'
+        return func.to_char(period, "YYYY-MM")
+    return func.substr(period, 1, 7)  # SQLite keeps a date as 'YYYY-MM-DD'
+
+
+def _counted(
+    session: Session,
+    principal: Principal,
+    filters: DecisionFilters,
+    table: CountTable,
+    since: date | None,
+    until: date | None,
+) -> Select[*tuple[Any, ...]]:
+    """The rows of one table of decision counts in [since, until) that the principal may see and the filters select."""
+    period = DecisionCount.day if table is DecisionCount else DecisionMonthCount.month
+    equal = {
+        table.event_type: filters.event_type,
+        table.handler_unit: filters.handler,
+        table.provider_unit: filters.provider,
+        table.customership_unit: filters.customership,
+        table.home_municipality: filters.municipality,
+        table.rule_id: filters.rule_id,
+        table.ruleset_version: filters.ruleset,
+    }
+    query = where_all(select(table).where(*_scope(principal, table)), equal, [(period, since, until)])
+    return query.with_only_columns(
+        _month_of(session, period).label("month"),
+        table.rule_id.label("rule"),
+        table.handler_unit.label("handler"),
+        func.nullif(table.customership_unit, NO_UNIT).label("customership"),
+        table.home_municipality.label("municipality"),
+        table.decisions,
+        table.overridden,
+        maintain_column_froms=True,
+    )
 
 
 def stats_from_counts(session: Session, principal: Principal, filters: DecisionFilters) -> DecisionStats | None:
     """The stats from the decision counts, the same as stats_by_scan's; None when the counts cannot answer.
 
-    One statement: the selected counts are summed once by (month, rule, handler, customership,
-    municipality), then by each of those alone. The database orders each breakdown, so that
-    equal counts come in its collation's order (and NULL where it puts NULL), as in a scan.
+    One statement: the counts of the whole months by month and of the days at the range's
+    ends by day, summed once by (month, rule, handler, customership, municipality), then by
+    each of those alone. The database orders each breakdown, so that equal counts come in its
+    collation's order (and NULL where it puts NULL), as in a scan.
     """
     days = _counted_days(filters)
     if days is None:
         return None
-    equal = {
-        DecisionCount.event_type: filters.event_type,
-        DecisionCount.handler_unit: filters.handler,
-        DecisionCount.provider_unit: filters.provider,
-        DecisionCount.customership_unit: filters.customership,
-        DecisionCount.home_municipality: filters.municipality,
-        DecisionCount.rule_id: filters.rule_id,
-        DecisionCount.ruleset_version: filters.ruleset,
-    }
-    breakdowns = {
-        "rule": DecisionCount.rule_id,
-        "handler": DecisionCount.handler_unit,
-        "customership": func.nullif(DecisionCount.customership_unit, NO_UNIT),
-        "municipality": DecisionCount.home_municipality,
-        "month": _count_month(session),
-    }
-    counts = where_all(
-        select(DecisionCount).where(*_scope(principal, DecisionCount)), equal, [(DecisionCount.day, *days)]
-    )
+    read = union_all(*(_counted(session, principal, filters, *part) for part in _periods(*days))).subquery()
+    breakdowns = ("rule", "handler", "customership", "municipality", "month")
     selected = (
-        counts.with_only_columns(
-            *(column.label(name) for name, column in breakdowns.items()),
-            func.sum(DecisionCount.decisions).label("decisions"),
-            func.sum(DecisionCount.overridden).label("overridden"),
-            maintain_column_froms=True,
+        select(
+            *(read.c[name] for name in breakdowns),
+            func.sum(read.c.decisions).label("decisions"),
+            func.sum(read.c.overridden).label("overridden"),
         )
-        .group_by(*breakdowns.values())
+        .group_by(*(read.c[name] for name in breakdowns))
         .cte("selected")
     )
     each = union_all(

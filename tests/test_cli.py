@@ -15,7 +15,7 @@ from sqlalchemy import delete, update
 from app.config import REPOSITORY
 from app.db import make_engine, make_sessions
 from app.engine import RuleEngine
-from app.models import DecisionCount
+from app.models import DecisionCount, DecisionMonthCount
 from app.ruleset import Rules
 from tests.conftest import Server, empty_the_log
 from tests.test_stats import kept_counts, random_log
@@ -74,12 +74,13 @@ class TestAuditRebuildCounts:
             random_log(make_sessions(engine)[1], rules, rule_engine, random.Random(8), count=60)
             kept = kept_counts(engine)
             with engine.begin() as connection:  # derived data: no trigger refuses this
-                connection.execute(update(DecisionCount).values(decisions=DecisionCount.decisions + 5))
-                connection.execute(delete(DecisionCount).where(DecisionCount.client == "client-a"))
+                for table in (DecisionCount, DecisionMonthCount):
+                    connection.execute(update(table).values(decisions=table.decisions + 5))
+                    connection.execute(delete(table).where(table.client == "client-a"))
             assert kept_counts(engine) != kept
             rebuilt = reitti("audit", "rebuild-counts", env={"REITTI_DATABASE_URL": database_url})
             assert rebuilt.returncode == 0, rebuilt.stderr
-            assert f"60 decisions in {len(kept)} groups" in rebuilt.stdout
+            assert f"60 decisions in {len(kept['decision_counts'])} groups" in rebuilt.stdout
             assert kept_counts(engine) == kept
         finally:
             engine.dispose()

@@ -22,7 +22,6 @@ from sqlalchemy.orm import Session
 from app.auth import Principal
 from app.db import make_engine, make_sessions
 from app.decisions import (
-    COUNT_KEY,
     Submission,
     decision_stats,
     rebuild_counts,
@@ -33,7 +32,7 @@ from app.decisions import (
 )
 from app.engine import RuleEngine
 from app.events import FINNISH_TIME, read_event
-from app.models import DecisionCount, OverrideReason, Role
+from app.models import COUNT_GROUP, DecisionCount, DecisionMonthCount, OverrideReason, Role
 from app.routing import decide, new_decision_id
 from app.ruleset import Rules
 from app.schemas import DecisionFilters, EventIn, OverrideIn
@@ -55,9 +54,11 @@ WINDOWS = (
     (datetime(2025, 10, 31, 18, tzinfo=UTC), timedelta(hours=12)),
     (datetime(2025, 12, 31, 18, tzinfo=UTC), timedelta(hours=12)),
 )
+# Days around the windows, and the first days of months: a range of whole months is read by month.
 DAYS = sorted(
     {(start + timedelta(hours=hours)).date() for start, length in WINDOWS for hours in range(-48, 72, 6)}
-    | {date(2024, 12, 31), date(2026, 6, 1)}
+    | {date(2025, month, 1) for month in (1, 3, 4, 5, 10, 11, 12)}
+    | {date(2024, 12, 31), date(2025, 2, 14), date(2026, 1, 1), date(2026, 6, 1)}
 )
 ZONES = (FINNISH_TIME, UTC, timezone(timedelta(hours=-5)))
 ADMIN = Principal(key_id=0, name="test-admin", role=Role.admin, municipality=None)
@@ -190,10 +191,14 @@ def random_filters(rng: random.Random) -> tuple[DecisionFilters, bool]:
     return DecisionFilters(**given), answerable
 
 
-def kept_counts(engine: Engine) -> list[tuple[Any, ...]]:
+def kept_counts(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of the decision counts, by day and by month."""
+    kept = {}
     with engine.connect() as connection:
-        rows = connection.execute(select(DecisionCount.__table__).order_by(*COUNT_KEY)).all()
-    return [tuple(row) for row in rows]
+        for table, period in ((DecisionCount, DecisionCount.day), (DecisionMonthCount, DecisionMonthCount.month)):
+            query = select(table.__table__).order_by(period, *(getattr(table, name) for name in COUNT_GROUP))
+            kept[table.__tablename__] = [tuple(row) for row in connection.execute(query)]
+    return kept
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -230,7 +235,8 @@ def test_the_counts_kept_are_the_counts_rebuilt_from_the_log(
     kept = kept_counts(database)
     with write() as session:
         groups, decisions = rebuild_counts(session)
-    assert (groups, decisions) == (len(kept), 300)
+    assert (groups, decisions) == (len(kept["decision_counts"]), 300)
+    assert sum(row[-2] for row in kept["decision_month_counts"]) == 300
     assert kept_counts(database) == kept
     with read() as session:
         stats = stats_from_counts(session, ADMIN, DecisionFilters())
@@ -250,6 +256,8 @@ def test_a_range_that_cuts_a_finnish_day_is_counted_from_the_log(
         ({"decided_after": midnight.astimezone(UTC)}, True),
         ({"decided_after": midnight.replace(hour=1)}, False),
         ({"decided_before": end_of_time}, False),
+        ({"decided_after": finnish_midnight(date(9999, 12, 2))}, True),  # no month after it
+        ({"decided_before": finnish_midnight(date(1, 1, 2))}, True),
     ]
     with read() as session:
         for given, answered in ranges:
