@@ -131,7 +131,8 @@ def head(session: Session) -> tuple[int, str]:
     return (row.seq, row.hash) if row else (0, GENESIS)
 
 
-def _lock_chain(session: Session) -> None:
+def lock_chain(session: Session) -> None:
+    """Take the lock that serialises appends (and what must not run beside them) for this transaction."""
     if session.get_bind().dialect.name == "postgresql":
         # Held until this transaction ends, so the next writer reads the head only after
         # this link is committed: several workers never fork the chain. Taken as late as
@@ -148,7 +149,7 @@ def append_many(session: Session, *, kind: RecordKind, records: Sequence[Mapping
     """
     if not records:
         return []
-    _lock_chain(session)
+    lock_chain(session)
     seq, prev_hash = head(session)
     links = []
     for record in records:

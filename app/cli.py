@@ -1,4 +1,5 @@
-"""The `reitti` command: serve, migrate, verify the audit chain, manage API keys, check the rules."""
+"""The `reitti` command: serve, migrate, verify the audit chain and rebuild the decision counts,
+manage API keys, check the rules."""
 
 from __future__ import annotations
 
@@ -88,6 +89,20 @@ def _audit_checkpoint(args: argparse.Namespace, settings: Settings) -> int:
     with read() as session:
         kept = checkpoint(session, key)
     print(json.dumps(kept.as_json()))
+    return 0
+
+
+def _audit_rebuild_counts(args: argparse.Namespace, settings: Settings) -> int:
+    import time
+
+    from app.db import make_engine, make_sessions
+    from app.decisions import rebuild_counts
+
+    _, write = make_sessions(make_engine(settings.database_url))
+    started = time.perf_counter()
+    with write() as session:
+        groups, decisions = rebuild_counts(session)
+    print(f"decision counts rebuilt: {decisions} decisions in {groups} groups ({time.perf_counter() - started:.1f} s)")
     return 0
 
 
@@ -383,6 +398,10 @@ def parser() -> argparse.ArgumentParser:
     verify.set_defaults(run=_audit_verify)
     checkpoint = audit.add_parser("checkpoint", help="print the head, signed with REITTI_CHECKPOINT_KEY, as JSON")
     checkpoint.set_defaults(run=_audit_checkpoint)
+    rebuild = audit.add_parser(
+        "rebuild-counts", help="count the decision log again into the decision counts that stats are answered from"
+    )
+    rebuild.set_defaults(run=_audit_rebuild_counts)
 
     keys = commands.add_parser("keys", help="API keys").add_subparsers(dest="keys_command", required=True)
     create = keys.add_parser("create", help="make a key; it is printed on the last line")

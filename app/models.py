@@ -1,12 +1,25 @@
-"""The database tables: API keys, the decision log, its chain, overrides and the access log."""
+"""The database tables: API keys, the decision log, its chain, overrides, the access log and the
+decision counts that stats are answered from."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, Integer, MetaData, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -190,6 +203,77 @@ class Override(Base):
     recorded_by_key: Mapped[int] = mapped_column(SequenceNumber)
     recorded_role: Mapped[str] = mapped_column(String(16))
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+# The decision counts' customership when a decision names none: a key column cannot be NULL.
+# No unit id is empty.
+NO_UNIT = ""
+# What a group of the decision counts is, besides its day or month: every dimension that stats
+# break down or filter by, and those a scope needs (client, municipality, handler).
+COUNT_GROUP = (
+    "client",
+    "event_type",
+    "rule_id",
+    "ruleset_version",
+    "handler_unit",
+    "provider_unit",
+    "customership_unit",
+    "home_municipality",
+)
+
+
+class Counts:
+    """The columns of the decision counts, by day and by month.
+
+    How many decisions of one Finnish day (or month) fall in one group, and how many of them
+    were overridden. Stats of a quarter of a million decisions scanned the log for seconds;
+    these counts answer them in milliseconds. They are derived data, kept in the transactions
+    that write the log (`decisions.store` adds each new decision, `decisions.record_override`
+    counts a decision's first override), and updated in place: not append-only, and the audit
+    chain does not vouch for them. Should they ever disagree with the log, `reitti audit
+    rebuild-counts` computes them again from it.
+    """
+
+    client: Mapped[str] = mapped_column(String(128))
+    event_type: Mapped[str] = mapped_column(String(100))
+    rule_id: Mapped[str] = mapped_column(String(128))
+    ruleset_version: Mapped[str] = mapped_column(String(32))
+    handler_unit: Mapped[str] = mapped_column(String(64))
+    provider_unit: Mapped[str] = mapped_column(String(64))
+    customership_unit: Mapped[str] = mapped_column(String(64))  # NO_UNIT for none
+    home_municipality: Mapped[str] = mapped_column(String(3))
+    decisions: Mapped[int] = mapped_column(Integer)
+    # Decisions with at least one override: each counted once, however many it has.
+    overridden: Mapped[int] = mapped_column(Integer)
+
+
+class DecisionCount(Counts, Base):
+    """The decision counts of each Finnish day (see Counts): for the days of a range that cut a month.
+
+    Derived data: the audit chain does not vouch for it; `reitti audit rebuild-counts` rebuilds it.
+    """
+
+    __tablename__ = "decision_counts"
+    # Without a row id SQLite keeps the rows in key order: a range of days is read in one run.
+    __table_args__ = (PrimaryKeyConstraint("day", *COUNT_GROUP), {"sqlite_with_rowid": False})
+
+    # The Finnish calendar day of decided_at: the stats' months are Finnish months.
+    day: Mapped[date] = mapped_column(Date)
+
+
+class DecisionMonthCount(Counts, Base):
+    """The decision counts of each Finnish month (see Counts): the sums of its days, for whole months.
+
+    A day has nearly as many groups as a month: the benchmark's year of a million decisions has
+    about thirty times fewer rows here than by day, and a year's stats read these. Derived data:
+    the audit chain does not vouch for it; `reitti audit rebuild-counts` rebuilds it.
+    """
+
+    __tablename__ = "decision_month_counts"
+    __table_args__ = (PrimaryKeyConstraint("month", *COUNT_GROUP), {"sqlite_with_rowid": False})
+
+    # The month's first day.
+    month: Mapped[date] = mapped_column(Date)
 
 
 class AccessAction(StrEnum):

@@ -1,11 +1,15 @@
-"""Audit benchmarks: walking the chain, appending with four workers, filtered pages of a large log.
+"""Audit benchmarks: walking the chain, appending with four workers, filtered pages and stats of a large log.
 
 Not a test: it measures and prints. Large logs are written straight into a new database:
 decisions made by the service's own decide() for a sample of valid events, varied in id,
 customer and time (spread over 2025, in sequence order), and chained by app.audit exactly
-as the service chains them. Appending is measured on PostgreSQL over HTTP, with
-`reitti serve --workers 4` under wrk, and with four processes calling the service's
-submit() directly (no HTTP); after each, the chain is walked to show it did not fork.
+as the service chains them; then counted into the decision counts by the SQL of
+`reitti audit rebuild-counts` (decisions.rebuild_counts), which gives the counts the service
+would have kept while writing them (tests/test_stats.py holds it to that). Stats are timed
+from the counts, as the service answers them, and by the scan of the log they replace.
+Appending is measured on PostgreSQL over HTTP, with `reitti serve --workers 4` under wrk,
+and with four processes calling the service's submit() directly (no HTTP); after each, the
+chain is walked to show it did not fork.
 
     python -m bench.audit [--verify-rows 100000] [--query-rows 1000000] [--seconds 20]
 """
@@ -126,11 +130,17 @@ def fill(url: str, rows: int, sample: list[tuple[ValidEvent, dict[str, Any]]], c
         with engine.begin() as connection:
             connection.execute(insert(Decision.__table__), batch_decisions)
             connection.execute(insert(ChainLink.__table__), batch_links)
+    print(f"  wrote {rows:,} decisions and links in {time.perf_counter() - started:.0f} s")
+    started = time.perf_counter()
+    _, write = make_sessions(engine)
+    with write() as session:
+        groups, _ = decisions.rebuild_counts(session)
+    elapsed = time.perf_counter() - started
+    print(f"  counted them into {groups:,} groups of decision counts (rebuild) in {elapsed:.1f} s")
     if engine.dialect.name == "postgresql":
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             connection.execute(text("VACUUM ANALYZE"))
     engine.dispose()
-    print(f"  wrote {rows:,} decisions and links in {time.perf_counter() - started:.0f} s")
 
 
 def time_verify(url: str, label: str) -> None:
@@ -173,6 +183,7 @@ def time_queries(url: str) -> None:
         "decided_before": datetime(2026, 1, 1, tzinfo=FINNISH_TIME),
     }
     kempele = Principal(key_id=0, name="bench-coach", role=Role.coach, municipality="244")
+    ii_remote = {"rule_id": "information_advice.remote", "municipality": "139"}
     ii = Principal(key_id=0, name="bench-coach", role=Role.coach, municipality="139")
     with read() as session:
         customer = session.scalar(select(Decision.customer_pseudonym).order_by(Decision.seq).limit(1))
@@ -195,12 +206,21 @@ def time_queries(url: str) -> None:
                 session, lambda p=principal, q=query: decisions.list_decisions(session, p, q)
             )  # type: ignore[misc]
             print(f"  {label:<48} first {first:7.1f} ms, median {median:7.1f} ms, {len(items)} rows")
-        first, median, stats = _timed(
-            session, lambda: decisions.decision_stats(session, AUDITOR, DecisionFilters(**q4)), 3
+        year = DecisionFilters(decided_after=q1["decided_after"], decided_before=q4["decided_before"])
+        # No whole month: the worst case, every day read from the counts by day.
+        by_days = DecisionFilters(
+            decided_after=datetime(2025, 10, 2, tzinfo=FINNISH_TIME),
+            decided_before=datetime(2025, 11, 30, tzinfo=FINNISH_TIME),
         )
-        print(
-            f"  {'stats of Q4 (auditor)':<48} first {first:7.1f} ms, median {median:7.1f} ms, {stats.total:,} decisions"
-        )
+        for label, principal, filters in [
+            ("stats of Q4 (auditor)", AUDITOR, DecisionFilters(**q4)),
+            ("stats of Q4, coach of Kempele (244)", kempele, DecisionFilters(**q4)),
+            ("stats of 2025 (auditor)", AUDITOR, year),
+            ("stats of 2025, coach of Kempele (244)", kempele, year),
+            ("stats of 2025, remote advice in Ii (auditor)", AUDITOR, year.model_copy(update=ii_remote)),
+            ("stats of 2 Oct–30 Nov, 59 days by day (auditor)", AUDITOR, by_days),
+        ]:
+            time_stats(session, label, principal, filters)
         query = DecisionQuery(customership="central-oeo", **q4)
         start, count = decisions.export_start(session, AUDITOR, query)
     started = time.perf_counter()
@@ -209,6 +229,18 @@ def time_queries(url: str) -> None:
     rate = f"{count / elapsed:,.0f} rows/s"
     print(f"  CSV export, central OEO in Q4: {count:,} rows, {size / 1e6:.1f} MB in {elapsed:.1f} s ({rate})")
     engine.dispose()
+
+
+def time_stats(session: Session, label: str, principal: Principal, filters: DecisionFilters) -> None:
+    """Stats from the decision counts, as the service answers these, then by a scan of the log, and the ratio."""
+    first, median, counted = _timed(session, lambda: decisions.stats_from_counts(session, principal, filters))
+    if counted is None:
+        raise SystemExit(f"{label}: the decision counts cannot answer this")
+    print(f"  {label:<48} first {first:7.1f} ms, median {median:7.1f} ms, {counted.total:,} decisions")
+    first, scan, scanned = _timed(session, lambda: decisions.stats_by_scan(session, principal, filters), 3)
+    same = "the same answer" if scanned == counted else "A DIFFERENT ANSWER"
+    label = "  the same by scan of the log"
+    print(f"  {label:<48} first {first:7.1f} ms, median {scan:7.1f} ms, {same}, ×{scan / median:,.0f}")
 
 
 def links_and_verdict(url: str) -> tuple[int, str]:

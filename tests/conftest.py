@@ -173,10 +173,13 @@ def without_append_only_triggers(database_url: str) -> Iterator[Connection]:
         engine.dispose()
 
 
+COUNT_TABLES = ("decision_counts", "decision_month_counts")
+
+
 def empty_the_log(database_url: str) -> None:
-    """Remove every decision, link, override, access-log entry and key: a test's cleanup."""
+    """Remove every decision, link, override, access-log entry, decision count and key: a test's cleanup."""
     with without_append_only_triggers(database_url) as connection:
-        for table in ("access_log", "overrides", "audit_chain", "decisions", "api_keys"):
+        for table in ("access_log", "overrides", "audit_chain", "decisions", "api_keys", *COUNT_TABLES):
             connection.execute(text(f"DELETE FROM {table}"))  # noqa: S608 - the names are ours
 
 

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import httpx
+from sqlalchemy import delete, update
 
 from app.config import REPOSITORY
-from tests.conftest import Server
+from app.db import make_engine, make_sessions
+from app.engine import RuleEngine
+from app.models import DecisionCount, DecisionMonthCount
+from app.ruleset import Rules
+from tests.conftest import Server, empty_the_log
+from tests.test_stats import kept_counts, random_log
 
 REITTI = [sys.executable, "-m", "app.cli"]
 
@@ -56,6 +63,28 @@ class TestKeys:
         bogus = reitti("keys", "create", "--role", "coach", "--name", "c", "--municipality", "999", env=env)
         assert bogus.returncode == 2
         assert "999" in bogus.stderr
+
+
+class TestAuditRebuildCounts:
+    def test_counts_the_log_again_after_the_counts_were_edited(
+        self, database_url: str, rules: Rules, rule_engine: RuleEngine
+    ) -> None:
+        engine = make_engine(database_url)
+        try:
+            random_log(make_sessions(engine)[1], rules, rule_engine, random.Random(8), count=60)
+            kept = kept_counts(engine)
+            with engine.begin() as connection:  # derived data: no trigger refuses this
+                for table in (DecisionCount, DecisionMonthCount):
+                    connection.execute(update(table).values(decisions=table.decisions + 5))
+                    connection.execute(delete(table).where(table.client == "client-a"))
+            assert kept_counts(engine) != kept
+            rebuilt = reitti("audit", "rebuild-counts", env={"REITTI_DATABASE_URL": database_url})
+            assert rebuilt.returncode == 0, rebuilt.stderr
+            assert f"60 decisions in {len(kept['decision_counts'])} groups" in rebuilt.stdout
+            assert kept_counts(engine) == kept
+        finally:
+            engine.dispose()
+            empty_the_log(database_url)
 
 
 class TestRulesCheck:

@@ -1,8 +1,10 @@
-"""Migrations: up, down to nothing, up again, with decisions in the log; no drift from the models."""
+"""Migrations: up, down to nothing, up again, with decisions in the log; no drift from the models;
+the decision counts of a log that was there before them."""
 
 from __future__ import annotations
 
 import os
+import random
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +24,8 @@ from app.events import read_event
 from app.models import Base
 from app.ruleset import Rules
 from app.schemas import EventIn
-from tests.conftest import POSTGRES_ADMIN_URL
+from tests.conftest import COUNT_TABLES, POSTGRES_ADMIN_URL
+from tests.test_stats import kept_counts, random_log
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -83,3 +86,20 @@ def test_up_down_up_with_decisions_and_no_drift(empty_database: str, rules: Rule
         drift = compare_metadata(MigrationContext.configure(connection, opts={"compare_type": True}), Base.metadata)
     database.dispose()
     assert drift == [], "the models and the migrations differ"
+
+
+def test_the_counts_made_from_a_log_are_the_counts_kept_while_it_was_written(
+    empty_database: str, rules: Rules, rule_engine: RuleEngine
+) -> None:
+    alembic(empty_database, "upgrade", "head")
+    database = make_engine(empty_database)
+    _, write = make_sessions(database)
+    random_log(write, rules, rule_engine, random.Random(5), count=300)
+    kept = kept_counts(database)
+    alembic(empty_database, "downgrade", "0003")
+    assert not set(COUNT_TABLES) & set(inspect(database).get_table_names())
+    alembic(empty_database, "upgrade", "head")
+    made = kept_counts(database)
+    database.dispose()
+    assert [sum(row[-2] for row in made[table]) for table in COUNT_TABLES] == [300, 300]
+    assert made == kept
