@@ -34,6 +34,9 @@ from app.events import ValidEvent, read_event
 from app.routing import decide
 from app.ruleset import Rules, load_rules
 from app.schemas import EventIn
+from bench import http
+
+PORT = 8765
 
 
 def valid_events(rules: Rules, count: int) -> list[tuple[EventIn, ValidEvent]]:
@@ -83,50 +86,14 @@ def in_process(rules: Rules, count: int) -> None:
 
 @contextmanager
 def serving(database_url: str | None = None, workers: int = 1) -> Iterator[tuple[str, str]]:
-    """`reitti serve` on an empty database (a fresh SQLite file unless given), with an integration key.
+    """The service on an empty database (a fresh SQLite file unless given), with an integration key.
 
     Yields (base URL, key).
     """
     with tempfile.TemporaryDirectory() as folder:
-        env = {
-            **os.environ,
-            "REITTI_DATABASE_URL": database_url or f"sqlite:///{Path(folder) / 'bench.db'}",
-            "REITTI_PSEUDONYM_KEY": "bench",
-            "REITTI_CHECKPOINT_KEY": "bench",
-            "REITTI_SESSION_SECRET": "bench-session-secret-bench-session-secret",  # required on PostgreSQL
-        }
-        reitti = [sys.executable, "-m", "app.cli"]
-        subprocess.run([*reitti, "db", "upgrade"], env=env, check=True, capture_output=True, cwd=REPOSITORY)
-        created = subprocess.run(
-            [*reitti, "keys", "create", "--role", "integration", "--name", "bench"],
-            env=env,
-            check=True,
-            capture_output=True,
-            text=True,
-            cwd=REPOSITORY,
-        )
-        key = created.stdout.strip().splitlines()[-1]
-        server = subprocess.Popen(
-            [*reitti, "serve", "--port", "8765", "--workers", str(workers)],
-            env=env,
-            cwd=REPOSITORY,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        base = "http://127.0.0.1:8765"
-        try:
-            for _ in range(100):
-                if server.poll() is not None:
-                    raise RuntimeError(f"reitti serve exited with {server.returncode}")
-                try:
-                    if httpx.get(f"{base}/readyz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    time.sleep(0.1)
-            yield base, key
-        finally:
-            server.terminate()
-            server.wait(timeout=20)
+        url = database_url or f"sqlite:///{Path(folder) / 'bench.db'}"
+        with http.serving(url, workers, app="app.main:app", port=PORT) as (key, _):
+            yield f"http://127.0.0.1:{PORT}", key
 
 
 def over_http(rules: Rules, seconds: float, clients: int) -> None:
