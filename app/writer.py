@@ -101,7 +101,10 @@ class DecisionWriter:
             if len(batch) > 1:
                 # Something in one submission, not the database: store each alone, so that
                 # one bad submission fails only its own request.
-                log.warning("a batch of %d decisions failed (%s); storing them one by one", len(batch), error)
+                # The error's type only: its text carries the statement's parameters.
+                log.warning(
+                    "a batch of %d decisions failed (%s); storing them one by one", len(batch), type(error).__name__
+                )
                 for queued in batch:
                     self._store([queued])
                 return

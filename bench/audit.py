@@ -50,7 +50,8 @@ from app.models import ChainLink, Decision, RecordKind, Role
 from app.routing import decide, new_decision_id
 from app.ruleset import Rules, load_rules
 from app.schemas import DecisionFilters, DecisionQuery
-from bench.run import serving, valid_events, wrk
+from bench.http import wrk
+from bench.run import serving, valid_events
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "REITTI_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -263,11 +264,10 @@ def append_over_http(url: str, seconds: float, connections: int, workers: int) -
         print("  wrk not found (apt-get install wrk): skipped")
         return
     with serving(url, workers=workers) as (base, key):
-        report = wrk(base, key, seconds, connections)
+        run = wrk("/v1/events", REPOSITORY / "bench" / "post_events.lua", key, int(seconds), connections, base=base)
     links, verdict = links_and_verdict(url)
     print(f"  wrk, {connections} connections, {seconds:.0f} s: {links / seconds:,.0f} appends/s; {verdict}")
-    for line in report:
-        print("     ", line)
+    print("     ", run.line())
 
 
 def _submit_for(url: str, start: Any, seconds: float, worker: int) -> int:

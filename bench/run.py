@@ -3,8 +3,8 @@
 Not a test: it measures and prints. In process it times, on the same mix of valid
 events, (a) the engine alone (durable-rules, as the service calls it), (b) the reference
 reading of the same YAML, and (c) the whole decision path (validation, engine, outcome).
-Over HTTP it starts `reitti serve` on a fresh SQLite file and posts new events from
-several client threads.
+Over HTTP it serves the service on a fresh SQLite file and posts new events from
+several Python client threads; wrk, beside the stack's ceiling, is bench/http.py.
 """
 
 from __future__ import annotations
@@ -12,9 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -131,55 +129,16 @@ def over_http(rules: Rules, seconds: float, clients: int) -> None:
     print(f"latency p50 {quantiles[49] * 1000:.1f} ms, p99 {quantiles[98] * 1000:.1f} ms; statuses {statuses}")
 
 
-def wrk(base: str, key: str, seconds: float, connections: int) -> list[str]:
-    """POST new events with wrk for `seconds`: the lines of its report worth keeping."""
-    result = subprocess.run(
-        [
-            "wrk",
-            "-t2",
-            f"-c{connections}",
-            f"-d{int(seconds)}s",
-            "--latency",
-            "-s",
-            str(REPOSITORY / "bench" / "post_events.lua"),
-            "-H",
-            f"Authorization: Bearer {key}",
-            base,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    kept = ("50%", "99%", "Requests/sec", "Non-2xx")
-    return [
-        line.strip() for line in result.stdout.splitlines() if line.strip().startswith(kept) or "requests in" in line
-    ]
-
-
-def over_http_wrk(seconds: float, connections: int) -> None:
-    """The same service under wrk, a load generator that is not itself Python."""
-    if shutil.which("wrk") is None:
-        print("wrk not found (apt-get install wrk): skipped the wrk run")
-        return
-    with serving() as (base, key):
-        report = wrk(base, key, seconds, connections)
-    print(f"wrk, POST /v1/events, SQLite, {connections} connections:")
-    for line in report:
-        print("   ", line)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--connections", type=int, default=32)
     args = parser.parse_args()
     rules = load_rules(REPOSITORY / "rules")
     print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}")
     in_process(rules, args.events)
     over_http(rules, args.seconds, args.clients)
-    over_http_wrk(args.seconds, args.connections)
 
 
 if __name__ == "__main__":
