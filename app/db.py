@@ -8,6 +8,8 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine, Select, create_engine, event, text
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
@@ -121,3 +123,8 @@ def newest_first(
     rows = session.scalars(query.order_by(seq.desc()).limit(limit + 1)).all()
     next_cursor = encode_cursor(getattr(rows[limit - 1], seq.key)) if len(rows) > limit else None
     return rows[:limit], next_cursor
+
+
+def dialect_insert(session: Session) -> Callable[..., Any]:
+    """The database's own INSERT, which can say what to do ON CONFLICT."""
+    return sqlite_insert if session.get_bind().dialect.name == "sqlite" else postgresql_insert

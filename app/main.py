@@ -10,122 +10,25 @@ import gc
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.api import operations, router, today_in_finland
-from app.auth import KnownKeys
+from app.access.keys import KnownKeys
 from app.config import Settings
 from app.db import make_engine, make_sessions, refresh_sqlite_statistics
-from app.engine import RuleEngine
-from app.errors import BodyTooLarge, install_error_handlers, problem_response
-from app.ruleset import load_rules
-from app.ui import install_ui
-from app.writer import DecisionWriter
+from app.decisions.writer import DecisionWriter
+from app.rules.engine import RuleEngine
+from app.rules.loader import load_rules
+from app.web.api import audit, decisions, events, operations, registry
+from app.web.middleware import BodyLimit, RulesetHeader
+from app.web.problems import document_problem_media_type, install_error_handlers
+from app.web.ui.site import install_ui
 
 API_DESCRIPTION = (
     "Routes jobseeker and employer events of the Oulu employment area by its plan for "
     "organising employment services. Every decision names its handler, provider, "
     "customership, the plan sections it rests on, and the rule and rule set that made it."
 )
-
-
-class BodyLimit:
-    """Refuse request bodies over the limit with 413, with or without Content-Length.
-
-    The body is read here, up to the limit, before the app sees it: bodies this small
-    cost little to hold, and nothing downstream ever starts on a body it cannot finish.
-    """
-
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app = app
-        self.limit = limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            await self._refuse(scope, receive, send)
-            return
-        chunks: list[bytes] = []
-        size = 0
-        more = True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.limit:
-                await self._refuse(scope, receive, send)
-                return
-            chunks.append(chunk)
-            more = message.get("more_body", False)
-        body = b"".join(chunks)
-        sent = False
-
-        async def replay() -> Message:
-            nonlocal sent
-            if not sent:
-                sent = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
-
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        error = BodyTooLarge(f"The request body is over {self.limit} bytes.")
-        response = problem_response(error.status, error.problem, error.title, error.detail)
-        await response(scope, receive, send)
-
-
-class RulesetHeader:
-    """Stamp every response with the rule set in force now, unless it names its own."""
-
-    def __init__(self, app: ASGIApp, fastapi_app: FastAPI) -> None:
-        self.app = app
-        self.fastapi_app = fastapi_app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def stamped(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                rules = getattr(self.fastapi_app.state, "rules", None)
-                ruleset = rules.in_force(today_in_finland()) if rules else None
-                if ruleset and not any(k.lower() == b"reitti-ruleset" for k, _ in headers):
-                    headers.append((b"reitti-ruleset", ruleset.version.encode()))
-                    headers.append((b"reitti-ruleset-sha256", ruleset.sha256.encode()))
-                message = {**message, "headers": headers}
-            await send(message)
-
-        await self.app(scope, receive, stamped)
-
-
-def _problem_media_type(app: FastAPI) -> None:
-    """Document error bodies as application/problem+json, the type they are sent with."""
-    build = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = build()
-            for operations in schema["paths"].values():
-                for operation in operations.values():
-                    for response in operation.get("responses", {}).values():
-                        content = response.get("content", {})
-                        if "application/problem+json" in content and "application/json" in content:
-                            content["application/problem+json"] = content.pop("application/json")
-            app.openapi_schema = schema
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _settle_garbage_collector() -> None:
@@ -178,10 +81,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.rules = None
     install_error_handlers(app)
-    app.include_router(router)
-    app.include_router(operations)
+    # In this order, the order of /openapi.json's paths.
+    for endpoints in (events, decisions, audit, registry):
+        app.include_router(endpoints.router)
+    app.include_router(operations.router)
     install_ui(app)
-    _problem_media_type(app)
+    document_problem_media_type(app)
     app.add_middleware(RulesetHeader, fastapi_app=app)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     return app

@@ -4,7 +4,7 @@ Not a test: it measures and prints. Large logs are written straight into a new d
 decisions made by the service's own decide() for a sample of valid events, varied in id,
 customer and time (spread over 2025, in sequence order), and chained by app.audit exactly
 as the service chains them; then counted into the decision counts by the SQL of
-`reitti audit rebuild-counts` (decisions.rebuild_counts), which gives the counts the service
+`reitti audit rebuild-counts` (counts.rebuild_counts), which gives the counts the service
 would have kept while writing them (tests/test_stats.py holds it to that). Stats are timed
 from the counts, as the service answers them, and by the scan of the log they replace.
 Appending is measured on PostgreSQL over HTTP, with `reitti serve --workers 4` under wrk,
@@ -39,17 +39,20 @@ from typing import Any
 from sqlalchemy import create_engine, func, insert, select, text
 from sqlalchemy.orm import Session
 
-from app import audit, decisions
-from app.auth import Principal
+from app.access.identity import pseudonymise
+from app.access.keys import Principal
+from app.audit import chain
 from app.config import REPOSITORY
 from app.db import make_engine, make_sessions, refresh_sqlite_statistics
-from app.engine import RuleEngine
-from app.events import FINNISH_TIME, ValidEvent, read_event
-from app.identity import pseudonymise
+from app.decisions import counts, queries, stats, store
 from app.models import ChainLink, Decision, RecordKind, Role
-from app.routing import decide, new_decision_id
-from app.ruleset import Rules, load_rules
+from app.rules.engine import RuleEngine
+from app.rules.events import ValidEvent, read_event
+from app.rules.loader import load_rules
+from app.rules.model import Rules
+from app.rules.routing import decide, new_decision_id
 from app.schemas import DecisionFilters, DecisionQuery
+from app.time import FINNISH_TIME
 from bench.http import wrk
 from bench.run import serving, valid_events
 
@@ -103,7 +106,7 @@ def fill(url: str, rows: int, sample: list[tuple[ValidEvent, dict[str, Any]]], c
     engine = make_engine(url)
     rng = random.Random(7)
     step = timedelta(days=360) / rows
-    seq, prev_hash = 0, audit.GENESIS
+    seq, prev_hash = 0, chain.GENESIS
     started = time.perf_counter()
     while seq < rows:
         batch_decisions, batch_links = [], []
@@ -122,9 +125,9 @@ def fill(url: str, rows: int, sample: list[tuple[ValidEvent, dict[str, Any]]], c
                 "decided_at": decided.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             }
             fingerprint = hashlib.sha256(event.event_id.encode()).hexdigest()
-            values = decisions.decision_values(client="bench", event=event, fingerprint=fingerprint, decision=decision)
+            values = store.decision_values(client="bench", event=event, fingerprint=fingerprint, decision=decision)
             seq += 1
-            link = audit.new_link(seq, prev_hash, RecordKind.decision, values)
+            link = chain.new_link(seq, prev_hash, RecordKind.decision, values)
             prev_hash = link["hash"]
             batch_decisions.append(values)
             batch_links.append(link)
@@ -135,7 +138,7 @@ def fill(url: str, rows: int, sample: list[tuple[ValidEvent, dict[str, Any]]], c
     started = time.perf_counter()
     _, write = make_sessions(engine)
     with write() as session:
-        groups, _ = decisions.rebuild_counts(session)
+        groups, _ = counts.rebuild_counts(session)
     elapsed = time.perf_counter() - started
     print(f"  counted them into {groups:,} groups of decision counts (rebuild) in {elapsed:.1f} s")
     if engine.dialect.name == "postgresql":
@@ -150,7 +153,7 @@ def time_verify(url: str, label: str) -> None:
     read, _ = make_sessions(engine)
     with read() as session:
         started = time.perf_counter()
-        result = audit.verify(session)
+        result = chain.verify(session)
         elapsed = time.perf_counter() - started
     engine.dispose()
     print(f"  verify, {label}: {elapsed:.2f} s, {result.links / elapsed:,.0f} links/s; {result.summary()[:60]}…")
@@ -188,7 +191,7 @@ def time_queries(url: str) -> None:
     ii = Principal(key_id=0, name="bench-coach", role=Role.coach, municipality="139")
     with read() as session:
         customer = session.scalar(select(Decision.customer_pseudonym).order_by(Decision.seq).limit(1))
-        _, cursor = decisions.list_decisions(session, AUDITOR, DecisionQuery(customership="central-oeo", **q1))
+        _, cursor = queries.list_decisions(session, AUDITOR, DecisionQuery(customership="central-oeo", **q1))
         pages: list[tuple[str, Principal, DecisionQuery]] = [
             ("central OEO kept the customer, Q4 (newest)", AUDITOR, DecisionQuery(customership="central-oeo", **q4)),
             ("central OEO kept the customer, Q1 (oldest)", AUDITOR, DecisionQuery(customership="central-oeo", **q1)),
@@ -204,7 +207,7 @@ def time_queries(url: str) -> None:
         ]
         for label, principal, query in pages:
             first, median, (items, _) = _timed(
-                session, lambda p=principal, q=query: decisions.list_decisions(session, p, q)
+                session, lambda p=principal, q=query: queries.list_decisions(session, p, q)
             )  # type: ignore[misc]
             print(f"  {label:<48} first {first:7.1f} ms, median {median:7.1f} ms, {len(items)} rows")
         year = DecisionFilters(decided_after=q1["decided_after"], decided_before=q4["decided_before"])
@@ -223,9 +226,9 @@ def time_queries(url: str) -> None:
         ]:
             time_stats(session, label, principal, filters)
         query = DecisionQuery(customership="central-oeo", **q4)
-        start, count = decisions.export_start(session, AUDITOR, query)
+        start, count = queries.export_start(session, AUDITOR, query)
     started = time.perf_counter()
-    size = sum(len(chunk) for chunk in decisions.export_csv(read, AUDITOR, query, start=start))
+    size = sum(len(chunk) for chunk in queries.export_csv(read, AUDITOR, query, start=start))
     elapsed = time.perf_counter() - started
     rate = f"{count / elapsed:,.0f} rows/s"
     print(f"  CSV export, central OEO in Q4: {count:,} rows, {size / 1e6:.1f} MB in {elapsed:.1f} s ({rate})")
@@ -234,11 +237,11 @@ def time_queries(url: str) -> None:
 
 def time_stats(session: Session, label: str, principal: Principal, filters: DecisionFilters) -> None:
     """Stats from the decision counts, as the service answers these, then by a scan of the log, and the ratio."""
-    first, median, counted = _timed(session, lambda: decisions.stats_from_counts(session, principal, filters))
+    first, median, counted = _timed(session, lambda: stats.stats_from_counts(session, principal, filters))
     if counted is None:
         raise SystemExit(f"{label}: the decision counts cannot answer this")
     print(f"  {label:<48} first {first:7.1f} ms, median {median:7.1f} ms, {counted.total:,} decisions")
-    first, scan, scanned = _timed(session, lambda: decisions.stats_by_scan(session, principal, filters), 3)
+    first, scan, scanned = _timed(session, lambda: stats.stats_by_scan(session, principal, filters), 3)
     same = "the same answer" if scanned == counted else "A DIFFERENT ANSWER"
     label = "  the same by scan of the log"
     print(f"  {label:<48} first {first:7.1f} ms, median {scan:7.1f} ms, {same}, ×{scan / median:,.0f}")
@@ -249,7 +252,7 @@ def links_and_verdict(url: str) -> tuple[int, str]:
     read, _ = make_sessions(engine)
     with read() as session:
         decisions_count = session.scalar(select(func.count()).select_from(Decision)) or 0
-        result = audit.verify(session)
+        result = chain.verify(session)
     engine.dispose()
     verdict = "intact" if result.intact else "NOT intact"
     return (
@@ -284,9 +287,9 @@ def _submit_for(url: str, start: Any, seconds: float, worker: int) -> int:
     while time.monotonic() < deadline:
         body = bodies[count % len(bodies)].model_copy(update={"event_id": f"direct-{worker}-{count}"})
         event = read_event(body, rules, pseudonym_key=b"bench")
-        fingerprint = decisions.request_fingerprint(body, event.customer_pseudonym)
+        fingerprint = store.request_fingerprint(body, event.customer_pseudonym)
         with write() as session:
-            decisions.submit(
+            store.submit(
                 session, client="bench", event=event, fingerprint=fingerprint, engine=engine, registry=rules.registry
             )
         count += 1
@@ -304,11 +307,13 @@ def append_direct(url: str, seconds: float, workers: int, pg_options: str = "") 
     spawn = get_context("spawn")  # not fork: the parent holds a rules engine and connections
     with spawn.Manager() as manager, ProcessPoolExecutor(workers, mp_context=spawn) as pool:
         start = manager.Barrier(workers)
-        counts = list(pool.map(_submit_for, [url] * workers, [start] * workers, [seconds] * workers, range(workers)))
+        per_process = list(
+            pool.map(_submit_for, [url] * workers, [start] * workers, [seconds] * workers, range(workers))
+        )
     del os.environ["PGOPTIONS"]
     links, verdict = links_and_verdict(url)
     label = f"{workers} processes calling submit(){', ' + pg_options if pg_options else ''}, {seconds:.0f} s"
-    print(f"  {label}: {links / seconds:,.0f} appends/s (per process {counts}); {verdict}")
+    print(f"  {label}: {links / seconds:,.0f} appends/s (per process {per_process}); {verdict}")
 
 
 def section(title: str) -> None:

@@ -24,8 +24,9 @@ from typing import Any
 import zen
 
 from app.config import REPOSITORY
-from app.engine import RuleEngine
-from app.ruleset import Condition, Facts, FactValue, RuleSet, Term, load_rules
+from app.rules.engine import RuleEngine
+from app.rules.loader import load_rules
+from app.rules.model import Condition, Facts, FactValue, RuleSet, Term
 from bench.run import valid_events
 
 

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from app.config import REPOSITORY
-from app.ruleset import load_rules
+from app.rules.loader import load_rules
 from bench.http import MEMORY_PORT, serving, wrk
 from bench.run import valid_events
 

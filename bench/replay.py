@@ -16,11 +16,11 @@ import time
 from pathlib import Path
 
 from app.db import make_engine, make_sessions
-from app.engine import RuleEngine
 from app.models import Decision
-from app.replay import impact
-from app.routing import decide
-from app.ruleset import load_rules
+from app.rules.engine import RuleEngine
+from app.rules.loader import load_rules
+from app.rules.replay import impact
+from app.rules.routing import decide
 from bench.run import valid_events
 from tests.conftest import migrate, rules_with_version
 

@@ -25,12 +25,13 @@ from typing import Any
 import httpx
 
 from app.config import REPOSITORY
-from app.domain import points
-from app.engine import RuleEngine
 from app.errors import EventInvalid
-from app.events import ValidEvent, read_event
-from app.routing import decide
-from app.ruleset import Rules, load_rules
+from app.rules.engine import RuleEngine
+from app.rules.events import ValidEvent, read_event
+from app.rules.input_domain import points
+from app.rules.loader import load_rules
+from app.rules.model import Rules
+from app.rules.routing import decide
 from app.schemas import EventIn
 from bench import http
 

@@ -30,12 +30,13 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, create_engine, text
 
-from app.auth import create_key
+from app.access.keys import create_key
 from app.config import REPOSITORY, Settings
 from app.db import make_engine, make_sessions
-from app.engine import RuleEngine
 from app.models import Role
-from app.ruleset import Rules, load_rules
+from app.rules.engine import RuleEngine
+from app.rules.loader import load_rules
+from app.rules.model import Rules
 
 POSTGRES_ADMIN_URL = os.environ.get("REITTI_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 TEST_PSEUDONYM_KEY = "test-pseudonym-key"
@@ -264,8 +265,8 @@ def make_user(database_url: str, api: httpx.Client) -> Iterator[UserMaker]:
 
     It leans on `api` to empty the decision log after the test, and removes its users.
     """
+    from app.access.users import create_user
     from app.models import User
-    from app.web_auth import create_user
 
     engine = make_engine(database_url)
     _, write = make_sessions(engine)
@@ -292,11 +293,11 @@ def make_user(database_url: str, api: httpx.Client) -> Iterator[UserMaker]:
 
 def chain_verifies(database_url: str) -> tuple[bool, int, str]:
     """Walk the audit chain of a test database: (intact, links, the operator's summary)."""
-    from app import audit
+    from app.audit import chain
 
     engine = make_engine(database_url)
     read, _ = make_sessions(engine)
     with read() as session:
-        result = audit.verify(session)
+        result = chain.verify(session)
     engine.dispose()
     return result.intact, result.links, result.summary()

@@ -9,8 +9,8 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from app.cases import load_cases, mismatches
 from app.db import make_engine
+from app.rules.cases import load_cases, mismatches
 from tests.conftest import KeyMaker, count_rows
 
 IDENTITY_CODE = "131052-308T"

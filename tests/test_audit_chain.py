@@ -20,14 +20,14 @@ from sqlalchemy import insert, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
-from app import audit
+from app.audit import chain
 from app.db import make_engine, make_sessions
-from app.decisions import decision_values, request_fingerprint
-from app.engine import RuleEngine
-from app.events import read_event
+from app.decisions.store import decision_values, request_fingerprint
 from app.models import ChainLink, Decision, RecordKind
-from app.routing import decide
-from app.ruleset import Rules
+from app.rules.engine import RuleEngine
+from app.rules.events import read_event
+from app.rules.model import Rules
+from app.rules.routing import decide
 from app.schemas import EventIn
 from tests.conftest import (
     TEST_CHECKPOINT_KEY,
@@ -209,9 +209,9 @@ class TestVerify:
             connection.execute(update(decisions).where(decisions.c.decision_id == edited).values(handler_unit="x"))
             link = connection.execute(select(ChainLink.__table__).where(ChainLink.record_id == edited)).one()
             row = connection.execute(select(decisions).where(decisions.c.decision_id == edited)).one()
-            record = audit.record_of(RecordKind.decision, row)
-            document = audit.link_document(seq=2, kind=RecordKind.decision, chained_at=link.chained_at, record=record)
-            rehashed = audit.link_hash(link.prev_hash, document)
+            record = chain.record_of(RecordKind.decision, row)
+            document = chain.link_document(seq=2, kind=RecordKind.decision, chained_at=link.chained_at, record=record)
+            rehashed = chain.link_hash(link.prev_hash, document)
             connection.execute(update(ChainLink.__table__).where(ChainLink.seq == 2).values(hash=rehashed))
         result = verify(api, auditor_key(make_key))
         assert result["intact_up_to"] == 2
@@ -360,7 +360,7 @@ class TestMigration:
             migrate(url)
             read, _ = make_sessions(engine)
             with read() as session:
-                result = audit.verify(session)
+                result = chain.verify(session)
                 linked = session.scalars(select(ChainLink.record_id).order_by(ChainLink.seq)).all()
             assert (result.intact, result.links) == (True, 5)
             assert linked == [row["decision_id"] for row in rows]

@@ -12,13 +12,14 @@ from typing import Any
 import httpx
 import pytest
 
-from app.auth import Principal
+from app.access.identity import pseudonymise
+from app.access.keys import Principal
 from app.db import make_engine, make_sessions
-from app.decisions import CSV_COLUMNS, _finnish_months, export_csv, export_start
-from app.events import FINNISH_TIME
-from app.identity import pseudonymise
+from app.decisions.queries import CSV_COLUMNS, export_csv, export_start
+from app.decisions.stats import _finnish_months
 from app.models import Role
 from app.schemas import DecisionQuery, encode_cursor
+from app.time import FINNISH_TIME
 from tests.conftest import TEST_PSEUDONYM_KEY, KeyMaker, count_rows
 from tests.test_api_events import IDENTITY_CODE
 from tests.test_api_reads import post

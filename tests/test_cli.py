@@ -14,9 +14,9 @@ from sqlalchemy import delete, update
 
 from app.config import REPOSITORY
 from app.db import make_engine, make_sessions
-from app.engine import RuleEngine
 from app.models import DecisionCount, DecisionMonthCount
-from app.ruleset import Rules
+from app.rules.engine import RuleEngine
+from app.rules.model import Rules
 from tests.conftest import Server, empty_the_log
 from tests.test_stats import kept_counts, random_log
 

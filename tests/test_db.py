@@ -8,12 +8,12 @@ from sqlalchemy import insert, text
 from sqlalchemy.engine import make_url
 
 from app.db import make_engine, refresh_sqlite_statistics
-from app.decisions import decision_values, request_fingerprint
-from app.engine import RuleEngine
-from app.events import read_event
+from app.decisions.store import decision_values, request_fingerprint
 from app.models import Decision
-from app.routing import decide
-from app.ruleset import Rules
+from app.rules.engine import RuleEngine
+from app.rules.events import read_event
+from app.rules.model import Rules
+from app.rules.routing import decide
 from app.schemas import EventIn
 from tests.conftest import empty_database, migrate
 from tests.test_api_events import oeo_start

@@ -20,7 +20,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from app.auth import create_key
+from app.access.keys import create_key
 from app.config import Settings
 from app.db import make_engine, make_sessions
 from app.models import Role

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from app.cases import Case, load_cases, mismatches, run_case, run_cases
-from app.engine import RuleEngine
-from app.ruleset import Rules
+from app.rules.cases import Case, load_cases, mismatches, run_case, run_cases
+from app.rules.engine import RuleEngine
+from app.rules.model import Rules
 
 CASES = load_cases()
 

@@ -13,7 +13,7 @@ import pytest
 # sets pythonpath, make `app` importable from the repository root.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.identity import (
+from app.access.identity import (
     IdentifierKind,
     InvalidIdentifier,
     check_identifier,

@@ -18,11 +18,11 @@ from sqlalchemy import create_engine, inspect, text
 
 from app.config import REPOSITORY
 from app.db import make_engine, make_sessions
-from app.decisions import submit
-from app.engine import RuleEngine
-from app.events import read_event
+from app.decisions.store import submit
 from app.models import Base
-from app.ruleset import Rules
+from app.rules.engine import RuleEngine
+from app.rules.events import read_event
+from app.rules.model import Rules
 from app.schemas import EventIn
 from tests.conftest import COUNT_TABLES, POSTGRES_ADMIN_URL
 from tests.test_stats import kept_counts, random_log

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from app.plan import PlanSection, derive_sections, load_sections
+from app.rules.plan import PlanSection, derive_sections, load_sections
 
 ROOT = Path(__file__).resolve().parents[1]
 PLAN = ROOT / "../shared/seed/jarjestamissuunnitelma.txt"

@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 
 from app.config import REPOSITORY
-from app.domain import walk
-from app.engine import RuleEngine, compile_condition
 from app.errors import EventInvalid
-from app.events import read_event
-from app.ruleset import Rules, RulesError, load_rules
+from app.rules.engine import RuleEngine, compile_condition
+from app.rules.events import read_event
+from app.rules.input_domain import walk
+from app.rules.loader import load_rules
+from app.rules.model import Rules, RulesError
 from app.schemas import EventIn
 
 

@@ -19,23 +19,19 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from app.auth import Principal
+from app.access.keys import Principal
 from app.db import make_engine, make_sessions
-from app.decisions import (
-    Submission,
-    decision_stats,
-    rebuild_counts,
-    record_override,
-    stats_by_scan,
-    stats_from_counts,
-    store,
-)
-from app.engine import RuleEngine
-from app.events import FINNISH_TIME, read_event
+from app.decisions.counts import rebuild_counts
+from app.decisions.overrides import record_override
+from app.decisions.stats import decision_stats, stats_by_scan, stats_from_counts
+from app.decisions.store import Submission, store
 from app.models import COUNT_GROUP, DecisionCount, DecisionMonthCount, OverrideReason, Role
-from app.routing import decide, new_decision_id
-from app.ruleset import Rules
+from app.rules.engine import RuleEngine
+from app.rules.events import read_event
+from app.rules.model import Rules
+from app.rules.routing import decide, new_decision_id
 from app.schemas import DecisionFilters, EventIn, OverrideIn
+from app.time import FINNISH_TIME
 from tests.conftest import empty_the_log
 
 CLIENTS = ("client-a", "client-b", "ui:kaisa")

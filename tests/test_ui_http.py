@@ -21,13 +21,15 @@ import httpx
 import pytest
 from sqlalchemy import select, text
 
+from app.access.identity import pseudonymise
+from app.access.sessions import WebSession, encode_session
+from app.access.users import hash_password, verify_password
 from app.config import REPOSITORY, Settings
 from app.db import make_engine
-from app.i18n import catalogue
-from app.identity import pseudonymise
 from app.models import AccessAction, Decision, Override, OverrideReason
-from app.ruleset import AttributeType, Rules
-from app.web_auth import SESSION_COOKIE, WebSession, encode_session, hash_password, verify_password
+from app.rules.model import AttributeType, Rules
+from app.web.ui.auth import SESSION_COOKIE
+from app.web.ui.i18n import catalogue
 from tests.conftest import (
     TEST_PSEUDONYM_KEY,
     TEST_SESSION_SECRET,

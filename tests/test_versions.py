@@ -15,9 +15,9 @@ import pytest
 
 from app.config import REPOSITORY, Settings
 from app.db import make_engine
-from app.domain import diff
-from app.engine import RuleEngine
-from app.ruleset import load_rules
+from app.rules.engine import RuleEngine
+from app.rules.input_domain import diff
+from app.rules.loader import load_rules
 from tests.conftest import TEST_PSEUDONYM_KEY, KeyMaker, Server, count_rows, empty_the_log
 
 
@@ -116,7 +116,7 @@ def test_domain_diff_lists_only_what_the_change_changes(rules_2026_dir: Path) ->
 @pytest.mark.slow
 def test_diff_endpoint_for_auditors_and_admins_only(rules_2026_dir: Path, tmp_path: Path) -> None:
     """The whole domain, over HTTP, once (on SQLite: the diff does not touch the database)."""
-    from app.auth import create_key
+    from app.access.keys import create_key
     from app.db import make_sessions
     from app.models import Role
     from tests.conftest import migrate

@@ -12,17 +12,17 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
-from app.auth import create_key
+from app.access.keys import create_key
 from app.db import make_engine, make_sessions
-from app.decisions import Submission, store
-from app.engine import RuleEngine
+from app.decisions.store import Submission, store
+from app.decisions.writer import DecisionWriter
 from app.errors import EventIdConflict, Unauthenticated
-from app.events import read_event
 from app.models import Role
-from app.routing import decide
-from app.ruleset import Rules
+from app.rules.engine import RuleEngine
+from app.rules.events import read_event
+from app.rules.model import Rules
+from app.rules.routing import decide
 from app.schemas import EventIn
-from app.writer import DecisionWriter
 from tests.conftest import chain_verifies, count_rows, empty_the_log
 
 

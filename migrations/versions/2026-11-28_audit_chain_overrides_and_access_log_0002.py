@@ -1,7 +1,7 @@
 """The audit chain, overrides and the access log; the decision log becomes append-only.
 
 Every decision and every override gets a link in `audit_chain`: a gap-free sequence number
-and `hash = sha256(prev_hash || canonical JSON of the record)` (app/audit.py). Decisions
+and `hash = sha256(prev_hash || canonical JSON of the record)` (app/audit/chain.py). Decisions
 already in the log are chained here, in the order they were stored, with this migration's
 time as their `chained_at`: the chain vouches for them as they are now, which is all that
 anything can vouch for after the fact. Refusing to upgrade a log with rows would leave an
@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from app import audit
+from app.audit import chain
 from app.models import ChainLink, Decision, RecordKind
 
 revision: str = "0002"
@@ -108,12 +108,12 @@ def _chain_existing_decisions() -> None:
     connection = op.get_bind()
     # The model's typed columns: timestamps and documents read back as the service reads them.
     decisions = Decision.__table__
-    columns = [decisions.c[name] for name in audit.RECORD_FIELDS[RecordKind.decision]]
-    seq, prev_hash = 0, audit.GENESIS
+    columns = [decisions.c[name] for name in chain.RECORD_FIELDS[RecordKind.decision]]
+    seq, prev_hash = 0, chain.GENESIS
     links: list[dict[str, object]] = []
     for row in connection.execute(sa.select(*columns).order_by(decisions.c.seq)).all():
         seq += 1
-        link = audit.new_link(seq, prev_hash, RecordKind.decision, row._mapping)
+        link = chain.new_link(seq, prev_hash, RecordKind.decision, row._mapping)
         prev_hash = link["hash"]
         links.append(link)
         if len(links) == BATCH:

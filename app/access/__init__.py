@@ -1,0 +1,1 @@
+"""Who may do what: API keys, the UI's accounts and sessions, roles, identity codes and their pseudonyms."""

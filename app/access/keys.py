@@ -1,0 +1,124 @@
+"""API keys: made, stored as hashes, looked up, revoked; who may do what."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, select
+from sqlalchemy.orm import Session
+
+from app.errors import Forbidden, Unauthenticated
+from app.models import ApiKey, Role
+
+KEY_PREFIX = "reitti_"
+# A person's decisions in the web UI are logged as the client `ui:<username>`.
+UI_CLIENT_PREFIX = "ui:"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the key's name (the client), role and municipality."""
+
+    key_id: int
+    name: str
+    role: Role
+    municipality: str | None
+
+    def require(self, *roles: Role) -> None:
+        """Refuse (403) a principal whose role is not one of `roles`."""
+        if self.role not in roles:
+            allowed = ", ".join(roles)
+            raise Forbidden(f"This needs the role {allowed}; this key has the role {self.role}.")
+
+
+def key_digest(key: str) -> str:
+    """The SHA-256 kept for a key: keys are long and random, so no slow hash is needed."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def create_key(session: Session, *, role: Role, name: str, municipality: str | None) -> tuple[ApiKey, str]:
+    """Make a key; the plain key is returned once and never stored."""
+    if role is Role.coach and municipality is None:
+        raise ValueError("a coach key needs --municipality")
+    if role is not Role.coach and municipality is not None:
+        raise ValueError("only a coach key belongs to a municipality")
+    if name.startswith(UI_CLIENT_PREFIX):
+        raise ValueError(f"a key's name may not begin with {UI_CLIENT_PREFIX!r}: those are the web UI's users")
+    plain = KEY_PREFIX + secrets.token_urlsafe(32)
+    row = ApiKey(
+        name=name,
+        role=role.value,
+        municipality=municipality,
+        prefix=plain[: len(KEY_PREFIX) + 6],
+        key_sha256=key_digest(plain),
+        created_at=datetime.now(UTC),
+    )
+    session.add(row)
+    session.flush()
+    return row, plain
+
+
+def revoke_key(session: Session, *, key_id: int) -> ApiKey | None:
+    """Revoke a key by its id; None when there is no such key."""
+    row = session.get(ApiKey, key_id)
+    if row is not None and row.revoked_at is None:
+        row.revoked_at = datetime.now(UTC)
+        session.flush()
+    return row
+
+
+def bearer_key(authorization: str | None) -> str:
+    """The key of an `Authorization: Bearer` header; 401 when there is none."""
+    scheme, _, key = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise Unauthenticated("Send an API key as 'Authorization: Bearer <key>'.")
+    return key.strip()
+
+
+def authenticate(connection: Connection | Session, authorization: str | None) -> Principal:
+    """The principal of an `Authorization: Bearer` header; 401 when there is none valid."""
+    key = bearer_key(authorization)
+    # Only the columns needed, not an ORM object: this runs before every API call.
+    columns = (ApiKey.id, ApiKey.name, ApiKey.role, ApiKey.municipality, ApiKey.revoked_at)
+    row = connection.execute(select(*columns).where(ApiKey.key_sha256 == key_digest(key))).first()
+    if row is None or row.revoked_at is not None:
+        raise Unauthenticated("The API key is not valid or has been revoked.")
+    return Principal(key_id=row.id, name=row.name, role=Role(row.role), municipality=row.municipality)
+
+
+class KnownKeys:
+    """The principals of the valid keys this process has seen, by the keys' digests.
+
+    For the busiest endpoint only, POST /v1/events: looking a key up costs a trip to a
+    worker thread and a query, about a third of that endpoint's time. Keys never change
+    but for revocation, and revocation is checked again, exactly, in the transaction
+    that would store the decision (app/decisions/writer.py): a revoked key stores nothing.
+    """
+
+    def __init__(self, limit: int = 10_000) -> None:
+        self._limit = limit
+        self._principals: dict[str, Principal] = {}
+
+    def get(self, key: str) -> Principal | None:
+        """The principal of a key seen before, or None."""
+        return self._principals.get(key_digest(key))
+
+    def remember(self, key: str, principal: Principal) -> None:
+        """Remember a key found valid; a full memory starts again rather than grow."""
+        if len(self._principals) >= self._limit:
+            self._principals.clear()
+        self._principals[key_digest(key)] = principal
+
+    def forget(self, key_id: int) -> None:
+        """Forget a key found revoked, so that its next call is refused before anything else."""
+        self._principals = {digest: p for digest, p in self._principals.items() if p.key_id != key_id}
+
+
+def live_keys(session: Session, key_ids: Iterable[int]) -> set[int]:
+    """Which of these keys exist and are not revoked, as this transaction sees them."""
+    query = select(ApiKey.id).where(ApiKey.id.in_(set(key_ids)), ApiKey.revoked_at.is_(None))
+    return set(session.scalars(query))

@@ -1,0 +1,136 @@
+"""The web UI's local accounts: made, disabled, passwords hashed with scrypt and checked."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.access.keys import UI_CLIENT_PREFIX, Principal
+from app.models import Role, User
+
+MIN_PASSWORD_LENGTH = 12
+
+
+USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+
+
+# scrypt with N=2^15, r=8, p=3: 32 MiB of memory a guess, one of the parameter sets
+# OWASP's password storage guide gives as a minimum (about 0.3 s here).
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 3
+
+
+SCRYPT_MAXMEM = 64 * 1024 * 1024
+
+
+def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
+    return hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p, maxmem=SCRYPT_MAXMEM, dklen=32)
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
+
+
+def unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def hash_password(password: str) -> str:
+    """A salted scrypt hash, with its parameters, as one string."""
+    salt = secrets.token_bytes(16)
+    digest = _scrypt(password, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P)
+    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${b64(salt)}${b64(digest)}"
+
+
+def verify_password(password: str, stored: str) -> bool:
+    """Whether `password` is the one `stored` was made from (in constant time)."""
+    try:
+        scheme, n, r, p, salt, digest = stored.split("$")
+        if scheme != "scrypt":
+            return False
+        return hmac.compare_digest(_scrypt(password, unb64(salt), int(n), int(r), int(p)), unb64(digest))
+    except ValueError:
+        return False
+
+
+# A hash to check against when the name is unknown, so that the answer takes as long.
+_DUMMY_HASH = f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${b64(b'reitti-no-user!!')}${b64(bytes(32))}"
+
+
+@dataclass(frozen=True)
+class WebUser:
+    """The person using the UI, as the pages know them."""
+
+    id: int
+    username: str
+    display_name: str
+    role: Role
+    municipality: str | None
+
+    @property
+    def principal(self) -> Principal:
+        """The principal the services scope by; `ui:` names never collide with an API key's."""
+        name = f"{UI_CLIENT_PREFIX}{self.username}"
+        return Principal(key_id=self.id, name=name, role=self.role, municipality=self.municipality)
+
+
+def web_user(row: User) -> WebUser:
+    return WebUser(row.id, row.username, row.display_name, Role(row.role), row.municipality)
+
+
+def create_user(
+    session: Session, *, username: str, display_name: str, role: Role, municipality: str | None, password: str
+) -> User:
+    """Make an account; ValueError says what is wrong with the request."""
+    if not USERNAME.match(username):
+        raise ValueError("the name is 2-64 lower-case letters, digits, '.', '_' or '-', first a letter or digit")
+    if (role is Role.coach) != (municipality is not None):
+        raise ValueError("a coach and only a coach belongs to a municipality (--municipality)")
+    if role is Role.integration:
+        raise ValueError("integrations use API keys, not accounts")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ValueError(f"the password must be at least {MIN_PASSWORD_LENGTH} characters")
+    if session.scalar(select(User.id).where(User.username == username)) is not None:
+        raise ValueError(f"there is already a user {username}")
+    row = User(
+        username=username,
+        display_name=display_name or username,
+        role=role.value,
+        municipality=municipality,
+        password_hash=hash_password(password),
+        created_at=datetime.now(UTC),
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def disable_user(session: Session, *, username: str) -> User | None:
+    """End an account (its sessions end at their next request); None when there is no such user."""
+    row = session.scalar(select(User).where(User.username == username))
+    if row is not None and row.disabled_at is None:
+        row.disabled_at = datetime.now(UTC)
+        session.flush()
+    return row
+
+
+def check_password(session: Session, username: str, password: str) -> User | None:
+    """The active user with this name and password, or None; as slow for an unknown name."""
+    row = session.scalar(select(User).where(User.username == username.strip().lower()))
+    if row is None:
+        verify_password(password, _DUMMY_HASH)
+        return None
+    if not verify_password(password, row.password_hash) or row.disabled_at is not None:
+        return None
+    return row
+
+
+def password_fingerprint(row: User) -> str:
+    return hashlib.sha256(row.password_hash.encode()).hexdigest()[:16]

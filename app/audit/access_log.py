@@ -1,0 +1,111 @@
+"""The access log: every person's read of decisions, written before the answer leaves."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.access.keys import Principal
+from app.db import newest_first, where_all
+from app.errors import NotFound
+from app.models import AccessAction, AccessEntry, Role
+from app.schemas import AccessQuery, DecisionFilters
+
+# The reads that are logged: people's. Integrations reading what they posted are not.
+LOGGED_ROLES = frozenset({Role.coach, Role.auditor, Role.admin})
+
+
+def reads_are_logged(principal: Principal) -> bool:
+    """Whether this principal's reads of decisions go to the access log: people's do."""
+    return principal.role in LOGGED_ROLES
+
+
+def record_access(
+    session: Session,
+    principal: Principal,
+    *,
+    action: AccessAction,
+    rows: int,
+    decision_id: str | None = None,
+    filters: Mapping[str, Any] | None = None,
+) -> None:
+    """Log a read of decisions (who, when, which decision or filter, how many rows), in the caller's transaction."""
+    session.add(
+        AccessEntry(
+            at=datetime.now(UTC),
+            key_id=principal.key_id,
+            key_name=principal.name,
+            role=principal.role.value,
+            municipality=principal.municipality,
+            action=action.value,
+            decision_id=decision_id,
+            filters=dict(filters) if filters is not None else None,
+            rows=rows,
+        )
+    )
+    session.flush()
+
+
+def log_read(
+    transaction: Callable[[], AbstractContextManager[Session]],
+    principal: Principal,
+    action: AccessAction,
+    *,
+    rows: int,
+    decision_id: str | None = None,
+    filters: DecisionFilters | None = None,
+) -> None:
+    """Record a person's read in its own write transaction: call it before the answer leaves.
+
+    Every surface that shows decisions to people calls this (or `logged_read`): the API
+    and any other. The read itself stays in its read session; only this writes.
+    """
+    if not reads_are_logged(principal):
+        return
+    asked = filters.model_dump(mode="json", exclude_none=True) if filters is not None else None
+    with transaction() as session:
+        record_access(session, principal, action=action, rows=rows, decision_id=decision_id, filters=asked)
+
+
+@dataclass
+class Read:
+    """How many rows a logged read of one decision's data gave."""
+
+    rows: int = 0
+
+
+@contextmanager
+def logged_read(
+    transaction: Callable[[], AbstractContextManager[Session]],
+    principal: Principal,
+    action: AccessAction,
+    decision_id: str,
+) -> Iterator[Read]:
+    """Log the read of one decision's data, a refused one too (no rows): it may be a probe."""
+    read = Read()
+    try:
+        yield read
+    except NotFound:
+        log_read(transaction, principal, action, rows=0, decision_id=decision_id)
+        raise
+    log_read(transaction, principal, action, rows=read.rows, decision_id=decision_id)
+
+
+def list_access(session: Session, query: AccessQuery) -> tuple[Sequence[AccessEntry], str | None]:
+    """A page of the access log, newest first, and the cursor of the next page."""
+    statement = select(AccessEntry)
+    equal = {
+        AccessEntry.key_name: query.who,
+        AccessEntry.role: query.role,
+        AccessEntry.municipality: query.municipality,
+        AccessEntry.action: query.action,
+        AccessEntry.decision_id: query.decision_id,
+    }
+    statement = where_all(statement, equal, [(AccessEntry.at, query.after, query.before)])
+    return newest_first(session, statement, AccessEntry.seq, cursor=query.cursor, limit=query.limit)

@@ -1,0 +1,1 @@
+"""The `reitti` command line: one module per command group."""

@@ -1,0 +1,58 @@
+"""`reitti serve` and `reitti db upgrade`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from app.cli.common import Commands
+from app.config import REPOSITORY, Settings
+
+
+def serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    # Make (or refuse to go without) the keys once, here, before workers start: N workers
+    # racing to create the same key file beside a SQLite database would not all survive.
+    try:
+        settings.resolve_pseudonym_key()
+        settings.resolve_session_secret()
+    except RuntimeError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    uvicorn.run(
+        "app.main:app",
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        proxy_headers=False,
+        log_level="info",
+    )
+    return 0
+
+
+def db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config(str(REPOSITORY / "alembic.ini"))
+    config.attributes["database_url"] = settings.database_url
+    if path := settings.sqlite_path():
+        path.parent.mkdir(parents=True, exist_ok=True)
+    command.upgrade(config, args.revision)
+    print(f"database at revision {args.revision}")
+    return 0
+
+
+def register(commands: Commands) -> None:
+    """Add `reitti serve` and `reitti db`."""
+    server = commands.add_parser("serve", help="run the HTTP service")
+    server.add_argument("--host", default="127.0.0.1")
+    server.add_argument("--port", type=int, default=8000)
+    server.add_argument("--workers", type=int, default=1)
+    server.set_defaults(run=serve)
+
+    db = commands.add_parser("db", help="the database").add_subparsers(dest="db_command", required=True)
+    upgrade = db.add_parser("upgrade", help="run the migrations")
+    upgrade.add_argument("revision", nargs="?", default="head")
+    upgrade.set_defaults(run=db_upgrade)

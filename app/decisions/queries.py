@@ -1,0 +1,169 @@
+"""Reading the decision log within what a principal may see: one decision, pages, its chain link, CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    func,
+    or_,
+    select,
+)
+from sqlalchemy.orm import Session
+
+from app.access.keys import Principal
+from app.audit import chain
+from app.db import newest_first, where_all
+from app.decisions.counts import CountTable
+from app.errors import NotFound
+from app.models import (
+    ChainLink,
+    Decision,
+    Role,
+)
+from app.schemas import (
+    DecisionFilters,
+    DecisionQuery,
+    decode_cursor,
+)
+
+# The columns of a CSV export: the decision's main fields, the customer only as a pseudonym.
+CSV_COLUMNS = (
+    "decision_id",
+    "event_id",
+    "event_type",
+    "occurred_at",
+    "decided_at",
+    "client",
+    "customer_type",
+    "customer_pseudonym",
+    "home_municipality",
+    "handler_unit",
+    "provider_unit",
+    "customership_unit",
+    "customership_role",
+    "cost_group",
+    "rule_id",
+    "ruleset_version",
+    "ruleset_sha256",
+)
+
+
+def scope_conditions(principal: Principal, table: type[Decision] | CountTable) -> list[ColumnElement[bool]]:
+    """The conditions that keep to the decisions (or their counts) the principal may see."""
+    if principal.role is Role.integration:
+        return [table.client == principal.name]
+    if principal.role is Role.coach:
+        municipality = principal.municipality
+        return [or_(table.home_municipality == municipality, table.handler_unit == f"local-{municipality}")]
+    return []
+
+
+def _scoped(query: Select[Decision], principal: Principal) -> Select[Decision]:
+    """Only the decisions the principal may see."""
+    return query.where(*scope_conditions(principal, Decision))
+
+
+def visible_decision(session: Session, principal: Principal, decision_id: str) -> Decision:
+    """The decision row; 404 also when it exists but the principal may not see it."""
+    row = session.scalar(_scoped(select(Decision).where(Decision.decision_id == decision_id), principal))
+    if row is None:
+        raise NotFound(f"No decision {decision_id} that this key may see.")
+    return row
+
+
+def get_decision(session: Session, principal: Principal, decision_id: str) -> dict[str, Any]:
+    """One decision; 404 also when it exists but the principal may not see it."""
+    return visible_decision(session, principal, decision_id).decision
+
+
+def get_link(session: Session, principal: Principal, decision_id: str) -> tuple[ChainLink, str]:
+    """A visible decision's link in the audit chain and the document it hashes."""
+    visible_decision(session, principal, decision_id)
+    found = chain.get_link(session, decision_id)
+    if found is None:
+        raise NotFound(f"Decision {decision_id} has no link in the audit chain: verify the chain.")
+    return found
+
+
+def _filtered(query: Select[Decision], filters: DecisionFilters) -> Select[Decision]:
+    """Add the auditor's filters to a query; every one given must hold."""
+    equal = {
+        Decision.event_type: filters.event_type,
+        Decision.handler_unit: filters.handler,
+        Decision.provider_unit: filters.provider,
+        Decision.customership_unit: filters.customership,
+        Decision.home_municipality: filters.municipality,
+        Decision.rule_id: filters.rule_id,
+        Decision.ruleset_version: filters.ruleset,
+        Decision.customer_pseudonym: filters.customer_pseudonym,
+    }
+    ranges = [
+        (Decision.decided_at, filters.decided_after, filters.decided_before),
+        (Decision.occurred_at, filters.occurred_after, filters.occurred_before),
+    ]
+    return where_all(query, equal, ranges)
+
+
+def list_decisions(
+    session: Session, principal: Principal, filters: DecisionQuery
+) -> tuple[Sequence[dict[str, Any]], str | None]:
+    """A page of decisions, newest first, and the cursor of the next page (None at the end)."""
+    query = _filtered(_scoped(select(Decision), principal), filters)
+    rows, next_cursor = newest_first(session, query, Decision.seq, cursor=filters.cursor, limit=filters.limit)
+    return [row.decision for row in rows], next_cursor
+
+
+def selection(principal: Principal, filters: DecisionFilters, before: int | None) -> Select[Decision]:
+    query = _filtered(_scoped(select(Decision), principal), filters)
+    return query if before is None else query.where(Decision.seq < before)
+
+
+def export_start(session: Session, principal: Principal, filters: DecisionQuery) -> tuple[int, int]:
+    """Where an export starts (its first row is below this seq) and how many rows it will send.
+
+    The log only grows, and new rows come above a fixed start, so the count logged before
+    the first byte is the count sent. Exactly so on SQLite, where seq is taken in commit
+    order; on PostgreSQL a decision that took its seq before the export began but commits
+    while it streams (a window of milliseconds) is sent without having been counted.
+    """
+    if filters.cursor is not None:
+        start = decode_cursor(filters.cursor)
+    else:
+        start = (session.scalar(select(func.max(Decision.seq))) or 0) + 1
+    count = session.scalar(
+        selection(principal, filters, start).with_only_columns(func.count(), maintain_column_froms=True)
+    )
+    return start, count or 0
+
+
+def export_csv(
+    sessions: Callable[[], AbstractContextManager[Session]],
+    principal: Principal,
+    filters: DecisionFilters,
+    *,
+    start: int,
+    batch: int = 1000,
+) -> Iterator[str]:
+    """The selection as CSV, newest first, read `batch` rows at a time, each batch in its own short transaction."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    columns = [getattr(Decision, name) for name in CSV_COLUMNS]
+    while True:
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        query = selection(principal, filters, start).with_only_columns(*columns, Decision.seq)
+        with sessions() as session:
+            rows = session.execute(query.order_by(Decision.seq.desc()).limit(batch)).all()
+        if not rows:
+            return
+        writer.writerows([chain.plain(value) for value in row[:-1]] for row in rows)
+        start = rows[-1].seq

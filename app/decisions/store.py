@@ -1,0 +1,188 @@
+"""Storing decisions: once per (client, event_id), chained in the same transaction, many to a batch."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from sqlalchemy import (
+    select,
+)
+from sqlalchemy.orm import Session
+
+from app.audit import chain
+from app.db import dialect_insert
+from app.decisions.counts import count_new
+from app.errors import EventIdConflict
+from app.models import (
+    Decision,
+    RecordKind,
+)
+from app.rules.engine import RuleEngine
+from app.rules.events import ValidEvent
+from app.rules.model import Registry
+from app.rules.routing import decide
+from app.schemas import (
+    EventIn,
+)
+
+
+def request_fingerprint(body: EventIn, pseudonym: str) -> str:
+    """The SHA-256 of the request as it means, with the customer id as its pseudonym.
+
+    Identity codes are few enough to guess from a plain hash, so the id is replaced
+    before hashing; key order and whitespace do not change the fingerprint.
+    """
+    document = body.model_dump(mode="json")
+    document["customer"]["id"] = pseudonym
+    return hashlib.sha256(chain.canonical_json(document).encode("utf-8")).hexdigest()
+
+
+class FirstStored(NamedTuple):
+    """The first decision stored for a (client, event_id), as a repeat is answered from it."""
+
+    event_id: str
+    decision_id: str
+    request_sha256: str
+    decision: dict[str, Any]
+
+
+def _replay(first: FirstStored, fingerprint: str) -> dict[str, Any]:
+    """The first decision again, for a repeat with the same body; a different body is refused."""
+    if first.request_sha256 != fingerprint:
+        raise EventIdConflict(
+            f"Event id {first.event_id} was already used by this client with a different body "
+            f"(decision {first.decision_id})."
+        )
+    return first.decision
+
+
+def decision_values(*, client: str, event: ValidEvent, fingerprint: str, decision: dict[str, Any]) -> dict[str, Any]:
+    """The columns of the decision log's row for a decision (its seq aside)."""
+    return {
+        "decision_id": decision["decision_id"],
+        "client": client,
+        "event_id": event.event_id,
+        "request_sha256": fingerprint,
+        "event_type": event.event_type.code,
+        "customer_type": event.customer_type.value,
+        "customer_pseudonym": event.customer_pseudonym,
+        "home_municipality": event.home_municipality,
+        "occurred_at": event.occurred_at,
+        "decided_at": datetime.fromisoformat(decision["decided_at"]),
+        "handler_unit": decision["handler"]["unit"],
+        "provider_unit": decision["provider"]["unit"],
+        "customership_unit": (decision["customership"] or {}).get("unit"),
+        "customership_role": (decision["customership"] or {}).get("role"),
+        "cost_group": decision["cost_group"],
+        "rule_id": decision["rule"]["id"],
+        "ruleset_version": decision["rule"]["ruleset"],
+        "ruleset_sha256": decision["rule"]["ruleset_sha256"],
+        "decision": decision,
+        "event": event.normalised(),
+    }
+
+
+@dataclass(frozen=True)
+class Submission:
+    """An event to store once: who sent it, the event, its fingerprint and the decision made for it."""
+
+    client: str
+    event: ValidEvent
+    fingerprint: str
+    decision: dict[str, Any]
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """The idempotency key: (client, event_id)."""
+        return self.client, self.event.event_id
+
+
+# What storing one submission came to: (decision, True) when new, (the first decision, False)
+# on a replay, or the error that refuses it (a different body under a used event id).
+Stored = tuple[dict[str, Any], bool] | EventIdConflict
+
+
+def _insert_new(session: Session, rows: Sequence[dict[str, Any]]) -> set[str]:
+    """Insert the rows whose (client, event_id) is not in the log yet; the decision ids inserted.
+
+    One statement: a row whose key is taken is skipped by the database itself, so a
+    concurrent writer (another worker) that stored the same event first is never an error.
+    """
+    statement = dialect_insert(session)(Decision).on_conflict_do_nothing(index_elements=["client", "event_id"])
+    # On the connection, not the session: a plain INSERT of these rows, no ORM objects.
+    result = session.connection().execute(statement.returning(Decision.decision_id), list(rows))
+    return set(result.scalars())
+
+
+def _first_stored(session: Session, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], FirstStored]:
+    """The decisions stored first under these (client, event_id) keys."""
+    event_ids_by_client: dict[str, list[str]] = {}
+    for client, event_id in keys:
+        event_ids_by_client.setdefault(client, []).append(event_id)
+    columns = [getattr(Decision, name) for name in FirstStored._fields]
+    found = {}
+    for client, event_ids in event_ids_by_client.items():
+        query = select(*columns).where(Decision.client == client, Decision.event_id.in_(event_ids))
+        found.update({(client, row.event_id): FirstStored(*row) for row in session.execute(query)})
+    return found
+
+
+def store(session: Session, submissions: Sequence[Submission]) -> list[Stored]:
+    """Store and chain each event once, in the caller's transaction; what each came to, in order.
+
+    The first submission of a (client, event_id) that the log does not hold yet is inserted
+    and chained; every other one is answered with the decision stored first, or refused when
+    its body differs. Many submissions share one transaction: one BEGIN, one chain lock and
+    one COMMIT (on PostgreSQL a flush to disk) for all of them.
+    """
+    if not submissions:
+        return []
+    first_here: dict[tuple[str, str], Submission] = {}
+    for submission in submissions:
+        first_here.setdefault(submission.key, submission)
+    rows = [
+        decision_values(client=s.client, event=s.event, fingerprint=s.fingerprint, decision=s.decision)
+        for s in first_here.values()
+    ]
+    inserted = _insert_new(session, rows)
+    new = [r for r in rows if r["decision_id"] in inserted]
+    chain.append_many(session, kind=RecordKind.decision, records=new)
+    count_new(session, new)
+    taken = [key for key, s in first_here.items() if s.decision["decision_id"] not in inserted]
+    earlier = _first_stored(session, taken) if taken else {}
+    outcomes: list[Stored] = []
+    for submission in submissions:
+        first = first_here[submission.key]
+        if first.decision["decision_id"] not in inserted:
+            stored = earlier[submission.key]
+        elif submission is first:
+            outcomes.append((first.decision, True))
+            continue
+        else:  # the same event twice in this batch: the second is a repeat of the first
+            stored = FirstStored(first.event.event_id, first.decision["decision_id"], first.fingerprint, first.decision)
+        try:
+            outcomes.append((_replay(stored, submission.fingerprint), False))
+        except EventIdConflict as conflict:
+            outcomes.append(conflict)
+    return outcomes
+
+
+def submit(
+    session: Session,
+    *,
+    client: str,
+    event: ValidEvent,
+    fingerprint: str,
+    engine: RuleEngine,
+    registry: Registry,
+) -> tuple[dict[str, Any], bool]:
+    """Decide, store and chain one event: (decision, True) when new, (the first one, False) on replay."""
+    decision = decide(event, engine=engine, registry=registry)
+    (outcome,) = store(session, [Submission(client, event, fingerprint, decision)])
+    if isinstance(outcome, EventIdConflict):
+        raise outcome
+    return outcome

@@ -1,0 +1,1 @@
+"""The HTTP API of docs/CONTRACT.md: one module per resource."""

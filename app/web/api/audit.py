@@ -1,0 +1,72 @@
+"""The audit chain and the access log over HTTP, for auditors and admins."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+
+from app.audit import access_log, chain
+from app.models import Role
+from app.schemas import (
+    AccessOut,
+    AccessPage,
+    AccessQuery,
+    CheckpointOut,
+    CheckpointQuery,
+    FindingOut,
+    VerificationOut,
+    problem_responses,
+)
+from app.web.deps import PrincipalDep, ReadSessionDep
+
+log = logging.getLogger("reitti")
+
+
+# Every API operation may answer these; each endpoint adds its own.
+router = APIRouter(responses=problem_responses(401, 403, 422, 500, 503))
+
+
+@router.get("/v1/audit/verify", tags=["audit"])
+def verify_chain(
+    request: Request,
+    principal: PrincipalDep,
+    session: ReadSessionDep,
+    checkpoint: Annotated[CheckpointQuery, Query()],
+) -> VerificationOut:
+    """Walk the whole chain; name the first broken link, and check a checkpoint kept earlier if given."""
+    principal.require(Role.auditor, Role.admin)
+    kept = checkpoint.given()
+    result = chain.verify(
+        session,
+        checkpoint=chain.Checkpoint(**kept.model_dump()) if kept else None,
+        key=request.app.state.checkpoint_key,
+    )
+    return VerificationOut(
+        intact=result.intact,
+        links=result.links,
+        intact_up_to=result.intact_up_to,
+        head_hash=result.head_hash,
+        findings=[FindingOut(**asdict(finding)) for finding in result.findings],
+        summary=result.summary(),
+    )
+
+
+@router.get("/v1/audit/checkpoints", tags=["audit"])
+def export_checkpoint(request: Request, principal: PrincipalDep, session: ReadSessionDep) -> CheckpointOut:
+    """The head of the chain now, signed with the checkpoint key: keep it outside this service."""
+    principal.require(Role.auditor, Role.admin)
+    kept = chain.checkpoint(session, request.app.state.checkpoint_key)
+    return CheckpointOut(**kept.as_json())
+
+
+@router.get("/v1/audit/access", tags=["audit"])
+def list_access(principal: PrincipalDep, session: ReadSessionDep, query: Annotated[AccessQuery, Query()]) -> AccessPage:
+    """Who read which decisions, newest first."""
+    principal.require(Role.auditor, Role.admin)
+    items, next_cursor = access_log.list_access(session, query)
+    return AccessPage(
+        items=[AccessOut.model_validate(entry, from_attributes=True) for entry in items], next_cursor=next_cursor
+    )

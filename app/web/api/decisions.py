@@ -1,0 +1,167 @@
+"""The decision log over HTTP: one decision, pages and CSV, stats, chain links, overrides."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.responses import StreamingResponse
+
+from app.audit import access_log
+from app.decisions import overrides, queries, stats
+from app.models import AccessAction, Override, Role
+from app.schemas import (
+    DecisionFilters,
+    DecisionOut,
+    DecisionPage,
+    DecisionQuery,
+    DecisionStats,
+    LinkOut,
+    OverrideIn,
+    OverrideOut,
+    problem_responses,
+)
+from app.web.deps import CustomerDep, PrincipalDep, ReadSessionDep, RulesDep, WriteTransactionDep, with_customer
+
+log = logging.getLogger("reitti")
+
+
+# Every API operation may answer these; each endpoint adds its own.
+router = APIRouter(responses=problem_responses(401, 403, 422, 500, 503))
+
+
+def stamp_ruleset(response: Response, decision: dict[str, Any]) -> None:
+    """Name the decision's rule set in the response headers."""
+    response.headers["Reitti-Ruleset"] = decision["rule"]["ruleset"]
+    response.headers["Reitti-Ruleset-Sha256"] = decision["rule"]["ruleset_sha256"]
+
+
+# Before /v1/decisions/{decision_id}, which would otherwise take "stats" for an id.
+@router.get("/v1/decisions/stats", tags=["decisions"])
+def decision_stats(
+    principal: PrincipalDep,
+    session: ReadSessionDep,
+    transaction: WriteTransactionDep,
+    filters: Annotated[DecisionFilters, Query()],
+    customer: CustomerDep,
+) -> DecisionStats:
+    """Counts by rule, unit, municipality and month (Finnish time), and each rule's override rate."""
+    filters = with_customer(filters, customer)
+    counted = stats.decision_stats(session, principal, filters)
+    access_log.log_read(transaction, principal, AccessAction.stats, rows=counted.total, filters=filters)
+    return counted
+
+
+@router.get("/v1/decisions/{decision_id}", tags=["decisions"], responses=problem_responses(404))
+def get_decision(
+    decision_id: str,
+    response: Response,
+    principal: PrincipalDep,
+    session: ReadSessionDep,
+    transaction: WriteTransactionDep,
+) -> DecisionOut:
+    """One decision, if this key may see it (404 otherwise, so existence does not leak)."""
+    with access_log.logged_read(transaction, principal, AccessAction.decision, decision_id) as read:
+        decision = queries.get_decision(session, principal, decision_id)
+        read.rows = 1
+    stamp_ruleset(response, decision)
+    return DecisionOut.model_validate(decision)
+
+
+@router.get(
+    "/v1/decisions",
+    tags=["decisions"],
+    response_model=DecisionPage,
+    responses={200: {"content": {"text/csv": {}}, "description": "A page; with `Accept: text/csv` every row"}},
+)
+def list_decisions(
+    request: Request,
+    principal: PrincipalDep,
+    session: ReadSessionDep,
+    transaction: WriteTransactionDep,
+    filters: Annotated[DecisionQuery, Query()],
+    customer: CustomerDep,
+    accept: Annotated[str | None, Header()] = None,
+) -> DecisionPage | StreamingResponse:
+    """The decision log, newest first, within what this key may see; `Accept: text/csv` exports the selection."""
+    filters = with_customer(filters, customer)
+    if accept is not None and "text/csv" in accept:
+        start, rows = queries.export_start(session, principal, filters)
+        access_log.log_read(transaction, principal, AccessAction.export, rows=rows, filters=filters)
+        lines = queries.export_csv(request.app.state.read_sessions, principal, filters, start=start)
+        disposition = {"Content-Disposition": 'attachment; filename="decisions.csv"'}
+        return StreamingResponse(lines, media_type="text/csv; charset=utf-8", headers=disposition)
+    items, next_cursor = queries.list_decisions(session, principal, filters)
+    access_log.log_read(transaction, principal, AccessAction.list, rows=len(items), filters=filters)
+    return DecisionPage(items=[DecisionOut.model_validate(d) for d in items], next_cursor=next_cursor)
+
+
+@router.get("/v1/decisions/{decision_id}/link", tags=["audit"], responses=problem_responses(404))
+def get_decision_link(
+    decision_id: str, principal: PrincipalDep, session: ReadSessionDep, transaction: WriteTransactionDep
+) -> LinkOut:
+    """The decision's link in the audit chain; recompute `hash` as sha256(prev_hash || document)."""
+    principal.require(Role.auditor, Role.admin)
+    with access_log.logged_read(transaction, principal, AccessAction.link, decision_id) as read:
+        link, document = queries.get_link(session, principal, decision_id)
+        read.rows = 1
+    return LinkOut(
+        seq=link.seq,
+        kind=link.kind,
+        record_id=link.record_id,
+        prev_hash=link.prev_hash,
+        hash=link.hash,
+        chained_at=link.chained_at,
+        document=document,
+    )
+
+
+def _override_out(row: Override, seq: int) -> OverrideOut:
+    return OverrideOut(
+        override_id=row.override_id,
+        decision_id=row.decision_id,
+        handler=row.handler_unit,
+        customership=row.customership_unit,
+        reason=row.reason,
+        text=row.text,
+        recorded_by=row.recorded_by,
+        recorded_role=row.recorded_role,
+        recorded_at=row.recorded_at,
+        seq=seq,
+    )
+
+
+@router.post(
+    "/v1/decisions/{decision_id}/overrides",
+    status_code=201,
+    tags=["decisions"],
+    responses=problem_responses(400, 404, 413),
+)
+def post_override(
+    decision_id: str,
+    body: OverrideIn,
+    principal: PrincipalDep,
+    transaction: WriteTransactionDep,
+    rules: RulesDep,
+) -> OverrideOut:
+    """Record that the decision was overridden in practice: a new chained record; the decision stays."""
+    principal.require(Role.coach, Role.admin)
+    with transaction() as session:  # committed here, before the response
+        row, seq = overrides.record_override(
+            session, principal, decision_id=decision_id, body=body, registry=rules.registry
+        )
+    # Never the free text: it is the one place a person may have written more than they should.
+    log.info("override %s of decision %s: reason=%s by %s", row.override_id, decision_id, row.reason, principal.name)
+    return _override_out(row, seq)
+
+
+@router.get("/v1/decisions/{decision_id}/overrides", tags=["decisions"], responses=problem_responses(404))
+def list_overrides(
+    decision_id: str, principal: PrincipalDep, session: ReadSessionDep, transaction: WriteTransactionDep
+) -> list[OverrideOut]:
+    """The overrides of a decision this key may see, oldest first."""
+    with access_log.logged_read(transaction, principal, AccessAction.overrides, decision_id) as read:
+        found = overrides.list_overrides(session, principal, decision_id)
+        read.rows = len(found)
+    return [_override_out(row, seq) for row, seq in found]

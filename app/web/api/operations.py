@@ -1,0 +1,46 @@
+"""Health and readiness for the operator; no key needed."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from app.schemas import (
+    Health,
+)
+
+log = logging.getLogger("reitti")
+
+
+# Health and readiness: no key, no problem documents beyond their own.
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz")
+def healthz() -> Health:
+    """The process is alive."""
+    return Health(status="ok")
+
+
+@router.get("/readyz", responses={503: {"model": Health, "description": "Not ready"}})
+def readyz(request: Request) -> JSONResponse:
+    """The database answers and the rules are loaded."""
+    checks = {"rules": "ok" if getattr(request.app.state, "rules", None) else "not loaded"}
+    try:
+        with request.app.state.write_sessions() as session:
+            session.execute(text("SELECT 1 FROM decisions WHERE 1 = 0"))
+            if session.get_bind().dialect.name == "sqlite":
+                # SQLite fails by turning unwritable (disk full, read-only mount) while reads
+                # go on: rewrite the header's user_version with its own value as a write probe.
+                version = int(session.execute(text("PRAGMA user_version")).scalar_one())
+                session.execute(text(f"PRAGMA user_version = {version}"))
+        checks["database"] = "ok"
+    except Exception as error:  # noqa: BLE001 - any failure means not ready
+        checks["database"] = f"unavailable ({type(error).__name__})"
+    ready = all(v == "ok" for v in checks.values())
+    body = Health(status="ok" if ready else "unavailable", checks=checks)
+    headers = {} if ready else {"Retry-After": "5"}
+    return JSONResponse(body.model_dump(), status_code=200 if ready else 503, headers=headers)

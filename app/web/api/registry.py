@@ -1,0 +1,148 @@
+"""What the rules know: event types, units, rule sets, their diff, and simulating one event."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+
+from app.errors import NotFound
+from app.models import Role
+from app.rules.events import read_event
+from app.rules.input_domain import diff
+from app.rules.model import AttributeSpec, Condition, Rules, RuleSet
+from app.rules.routing import outcome, trace
+from app.schemas import (
+    AttributeOut,
+    EventIn,
+    EventTypeOut,
+    RulesetDiffOut,
+    RulesetOut,
+    SimulationOut,
+    Texts,
+    TraceEntry,
+    UnitInfo,
+    problem_responses,
+)
+from app.time import today_in_finland
+from app.web.deps import EngineDep, PrincipalDep, RulesDep
+
+log = logging.getLogger("reitti")
+
+
+# Every API operation may answer these; each endpoint adds its own.
+router = APIRouter(responses=problem_responses(401, 403, 422, 500, 503))
+
+
+def _describe(condition: Condition | None) -> str | None:
+    return condition.describe() if condition else None
+
+
+def _attribute(spec: AttributeSpec) -> AttributeOut:
+    return AttributeOut(
+        name=spec.name,
+        type=spec.type.value,
+        values=list(spec.values) or None,
+        required=spec.required,
+        required_when=_describe(spec.required_when),
+        absent_means=spec.absent_means if isinstance(spec.absent_means, bool) else None,
+        echo=spec.echo,
+        latest=spec.latest,
+    )
+
+
+@router.get("/v1/event-types", tags=["registry"])
+def list_event_types(principal: PrincipalDep, rules: RulesDep) -> list[EventTypeOut]:
+    """Every event type, with the customer types and attributes it takes."""
+    return [
+        EventTypeOut(
+            code=t.code,
+            name=Texts(fi=t.name.fi, en=t.name.en),
+            customer_types=[c.value for c in t.customer_types],
+            attributes=[_attribute(spec) for spec in t.attributes.values()],
+            customer_language_required_when=_describe(t.language_required_when),
+        )
+        for t in rules.registry.event_types.values()
+    ]
+
+
+@router.get("/v1/units", tags=["registry"])
+def list_units(principal: PrincipalDep, rules: RulesDep) -> list[UnitInfo]:
+    """Every unit a decision may name."""
+    return [
+        UnitInfo(id=u.id, kind=u.kind.value, municipality=u.municipality, name=Texts(fi=u.name.fi, en=u.name.en))
+        for u in rules.registry.units.values()
+    ]
+
+
+@router.get("/v1/rulesets", tags=["registry"])
+def list_rulesets(principal: PrincipalDep, rules: RulesDep) -> list[RulesetOut]:
+    """Every rule-set version, its period of validity and content hash."""
+    today = today_in_finland()
+    return [
+        RulesetOut(
+            version=r.version,
+            valid_from=r.valid_from,
+            valid_to=r.valid_to,
+            in_force_until=r.ends,
+            sha256=r.sha256,
+            title=Texts(fi=r.title.fi, en=r.title.en),
+            rules=len(r.rules),
+            in_force_now=r.in_force_on(today),
+        )
+        for r in rules.rulesets
+    ]
+
+
+def _version(rules: Rules, version: str) -> RuleSet:
+    ruleset = rules.version(version)
+    if ruleset is None:
+        raise NotFound(f"No rule set {version}; GET /v1/rulesets lists them.")
+    return ruleset
+
+
+@router.post("/v1/simulate", tags=["rules"], responses=problem_responses(400, 404, 413))
+def simulate(
+    body: EventIn,
+    request: Request,
+    principal: PrincipalDep,
+    rules: RulesDep,
+    engine: EngineDep,
+    ruleset: Annotated[str | None, Query(description="a version; default: the one in force at occurred_at")] = None,
+) -> SimulationOut:
+    """Decide an event under the rule set in force or a named version, with a trace; stores nothing."""
+    chosen = _version(rules, ruleset) if ruleset else None
+    event = read_event(body, rules, pseudonym_key=request.app.state.pseudonym_key, ruleset=chosen)
+    matched = engine.matching_rules(event.ruleset, event.facts)
+    decision = None
+    if len(matched) == 1:
+        decision = {
+            "event_id": event.event_id,
+            "event_type": event.event_type.code,
+            "occurred_at": event.occurred_at.isoformat(),
+            **outcome(event, event.ruleset.rules_by_id[matched[0]], rules.registry),
+        }
+    return SimulationOut(
+        ruleset=event.ruleset.version,
+        ruleset_sha256=event.ruleset.sha256,
+        decision=decision,
+        matched_rules=matched,
+        trace=[TraceEntry.model_validate(entry) for entry in trace(event)],
+    )
+
+
+@router.get("/v1/rulesets/{before}/diff/{after}", tags=["rules"], responses=problem_responses(404))
+def ruleset_diff(
+    before: str, after: str, request: Request, principal: PrincipalDep, rules: RulesDep, engine: EngineDep
+) -> RulesetDiffOut:
+    """Every point of the input domain whose outcome differs between two versions (auditors, admins)."""
+    principal.require(Role.auditor, Role.admin)
+    old, new = _version(rules, before), _version(rules, after)
+    cache: dict[tuple[str, str], RulesetDiffOut] = request.app.state.diffs
+    key = (old.sha256, new.sha256)
+    # Walking the domain twice takes seconds: once per pair of contents is enough.
+    with request.app.state.diff_lock:
+        if key not in cache:
+            cache[key] = RulesetDiffOut.model_validate(diff(rules, old, new, engine).as_json())
+    return cache[key]

@@ -1,0 +1,106 @@
+"""Errors as RFC 9457 problem JSON for the API.
+
+A validation error names the field but never echoes the submitted value: a value may be a
+personal identity code.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.errors import DatabaseUnavailable, ReittiError
+
+log = logging.getLogger("reitti")
+
+
+PROBLEM_JSON = "application/problem+json"
+
+
+PROBLEM_BASE = "urn:reitti:problem:"
+
+
+def problem_response(
+    status: int, problem: str, title: str, detail: str, *, headers: dict[str, str] | None = None, **extra: Any
+) -> JSONResponse:
+    """An RFC 9457 problem document."""
+    body = {"type": PROBLEM_BASE + problem, "title": title, "status": status, "detail": detail, **extra}
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _field_errors(error: RequestValidationError) -> list[dict[str, Any]]:
+    # Pydantic's errors carry `input` (the submitted value) and `ctx`: keep neither.
+    return [{"loc": list(e["loc"]), "msg": e["msg"]} for e in error.errors()]
+
+
+async def _reitti_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, ReittiError)
+    if error.status >= 500:
+        log.error("%s %s: %s", request.method, request.url.path, error.detail)
+    return problem_response(
+        error.status, error.problem, error.title, error.detail, headers=error.headers(), **error.extra()
+    )
+
+
+async def _validation_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RequestValidationError)
+    errors = _field_errors(error)
+    detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors)
+    return problem_response(422, "invalid-request", "The request is not valid", detail, errors=errors)
+
+
+async def _http_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, StarletteHTTPException)
+    return problem_response(
+        error.status_code,
+        f"http-{error.status_code}",
+        str(error.detail),
+        str(error.detail),
+        headers=dict(error.headers or {}),
+    )
+
+
+async def _database_error(request: Request, error: Exception) -> JSONResponse:
+    log.error("%s %s: database unavailable: %s", request.method, request.url.path, type(error).__name__)
+    unavailable = DatabaseUnavailable("The database cannot be reached now; nothing was written. Retry later.")
+    return await _reitti_error(request, unavailable)
+
+
+async def _unexpected(request: Request, error: Exception) -> JSONResponse:
+    # A 500 never shows internals: the log has the traceback, the client a plain problem.
+    log.exception("%s %s: unexpected error", request.method, request.url.path)
+    return problem_response(500, "internal", "Internal error", "An unexpected error occurred; it has been logged.")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Render every error as problem JSON."""
+    app.add_exception_handler(ReittiError, _reitti_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(OperationalError, _database_error)
+    app.add_exception_handler(Exception, _unexpected)
+
+
+def document_problem_media_type(app: FastAPI) -> None:
+    """Document error bodies as application/problem+json, the type they are sent with."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            for operations in schema["paths"].values():
+                for operation in operations.values():
+                    for response in operation.get("responses", {}).values():
+                        content = response.get("content", {})
+                        if "application/problem+json" in content and "application/json" in content:
+                            content["application/problem+json"] = content.pop("application/json")
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,0 +1,1 @@
+"""The web UI for coaches, auditors and admins: one module per page group."""

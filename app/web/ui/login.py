@@ -1,0 +1,91 @@
+"""Logging in and out, and choosing the language."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import RedirectResponse
+
+from app.access.throttle import LoginThrottle, TooManyAttempts
+from app.access.users import check_password
+from app.models import Role
+from app.web.deps import ReadSessionDep
+from app.web.ui.auth import COOKIE_PATH, MaybeUserDep, check_csrf, end_session, start_session
+from app.web.ui.i18n import LANGUAGES
+from app.web.ui.render import LANGUAGE_COOKIE, FormDep, redirect, render, safe_next
+
+log = logging.getLogger("reitti")
+
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
+
+
+@router.get("")
+def home(user: MaybeUserDep) -> RedirectResponse:
+    """Each role's first page; the login page for a visitor."""
+    if user is None:
+        return redirect("/ui/login")
+    return redirect("/ui/route" if user.role is Role.coach else "/ui/decisions")
+
+
+@router.get("/lang/{language}")
+def choose_language(language: str, next: str | None = None) -> RedirectResponse:
+    """Switch the UI's language and return to the page."""
+    response = redirect(safe_next(next))
+    if language in LANGUAGES:
+        response.set_cookie(
+            LANGUAGE_COOKIE,
+            language,
+            max_age=365 * 24 * 3600,
+            path=COOKIE_PATH,
+            httponly=True,
+            secure=True,
+            samesite="lax",
+        )
+    return response
+
+
+@router.get("/login")
+def login_page(request: Request, user: MaybeUserDep, next: str | None = None, out: str | None = None) -> Response:
+    """The login form (a logged-in user goes on)."""
+    if user is not None:
+        return redirect(safe_next(next))
+    return render(request, "login.html", user=None, next=safe_next(next), logged_out=out is not None)
+
+
+@router.post("/login")
+def login(request: Request, form: FormDep, session: ReadSessionDep) -> Response:
+    """Check the password, then start a session; failures are counted per name and address."""
+    check_csrf(request, form)
+    username = form.get("username", "")[:64]
+    address = request.client.host if request.client else "unknown"
+    throttle: LoginThrottle = request.app.state.login_throttle
+    next_page = safe_next(form.get("next"))
+    try:
+        throttle.check(username, address)
+    except TooManyAttempts as error:
+        minutes = (error.retry_after + 59) // 60
+        return render(
+            request, "login.html", user=None, status=429, headers=error.headers(), next=next_page,
+            throttled=minutes, username=username,
+        )  # fmt: skip
+    row = check_password(session, username, form.get("password", ""))
+    if row is None:
+        throttle.failed(username, address)
+        log.info("ui login failed for %r from %s", username, address)
+        return render(request, "login.html", user=None, status=401, next=next_page, failed=True, username=username)
+    throttle.succeeded(username)
+    log.info("ui login: %s (%s)", row.username, row.role)
+    response = redirect(next_page)
+    start_session(request, response, row)
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, form: FormDep) -> RedirectResponse:
+    """End the session."""
+    check_csrf(request, form)
+    response = redirect("/ui/login?out")
+    end_session(request, response)
+    return response

@@ -1,0 +1,122 @@
+"""Rendering pages: templates, the user's language, forms, redirects, times in Finnish time."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import parse_qsl, urlsplit
+
+import jinja2
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from app.access.users import WebUser
+from app.rules.model import Rules
+from app.time import FINNISH_TIME
+from app.web.ui.auth import csrf_token, keep_session
+from app.web.ui.i18n import DEFAULT_LANGUAGE, LANGUAGES, Translator
+
+log = logging.getLogger("reitti")
+
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
+
+
+HERE = Path(__file__).parent
+
+
+LANGUAGE_COOKIE = "reitti_lang"
+
+
+PAGE_SIZE = 25
+
+
+@functools.cache
+def _templates() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(HERE / "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def _language(request: Request) -> str:
+    chosen = request.cookies.get(LANGUAGE_COOKIE)
+    return chosen if chosen in LANGUAGES else DEFAULT_LANGUAGE
+
+
+async def _form(request: Request) -> dict[str, str]:
+    # Forms are urlencoded and small (BodyLimit caps them): no multipart parser needed.
+    body = (await request.body()).decode("utf-8", errors="replace")
+    return dict(parse_qsl(body, keep_blank_values=True, max_num_fields=200))
+
+
+LanguageDep = Annotated[str, Depends(_language)]
+
+
+FormDep = Annotated[dict[str, str], Depends(_form)]
+
+
+def render(
+    request: Request,
+    template: str,
+    *,
+    user: WebUser | None,
+    status: int = 200,
+    headers: Mapping[str, str] | None = None,
+    **context: Any,
+) -> HTMLResponse:
+    """A page in the visitor's language, with the session's CSRF token for its forms."""
+    language = _language(request)
+    rules: Rules | None = getattr(request.app.state, "rules", None)
+    t = Translator(language, rules.registry) if rules else None
+    html = (
+        _templates()
+        .get_template(template)
+        .render(
+            t=t,
+            lang=language,
+            user=user,
+            csrf_token=csrf_token(request),
+            here=here(request),
+            format_time=functools.partial(format_time, language),
+            **context,
+        )
+    )
+    response = HTMLResponse(html, status_code=status, headers=dict(headers or {}))
+    keep_session(request, response)
+    return response
+
+
+def here(request: Request) -> str:
+    """This page's path and query, for the language switch and the login's `next`."""
+    query = f"?{request.url.query}" if request.url.query else ""
+    return f"{request.url.path}{query}"
+
+
+def safe_next(value: str | None) -> str:
+    """A place in the UI to go back to; anything else (another site, the API) goes home."""
+    if not value:
+        return "/ui"
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/ui") or "\\" in value or "//" in value:
+        return "/ui"
+    return value
+
+
+def redirect(location: str) -> RedirectResponse:
+    return RedirectResponse(location, status_code=303)
+
+
+def format_time(language: str, value: str | datetime) -> str:
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    local = moment.astimezone(FINNISH_TIME)
+    if language == "fi":
+        return f"{local.day}.{local.month}.{local.year} klo {local:%H.%M}"
+    return f"{local:%Y-%m-%d %H:%M}"
