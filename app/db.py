@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from typing import Any, TypeVar
+from typing import Any, TypeAlias, TypeVar
 
 from sqlalchemy import Engine, Select, create_engine, event, text
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -17,6 +17,9 @@ from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 from app.schemas import decode_cursor, encode_cursor
 
 Row = TypeVar("Row")
+
+# A factory of sessions, each entered as `with transaction() as session:` and committed on leaving.
+Transaction: TypeAlias = Callable[[], AbstractContextManager[Session]]
 
 
 def database_url(url: str) -> str:
@@ -80,7 +83,7 @@ def refresh_sqlite_statistics(engine: Engine, *, grown: float = 2.0, least: int 
     return True
 
 
-def make_sessions(engine: Engine) -> tuple[sessionmaker[Session], Callable[[], AbstractContextManager[Session]]]:
+def make_sessions(engine: Engine) -> tuple[sessionmaker[Session], Transaction]:
     """Session factories for reading and for writing; a write session is one transaction.
 
     SQLite has one writer at a time. Writers of this process queue on a lock here rather

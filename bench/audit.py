@@ -44,10 +44,10 @@ from app.access.keys import Principal
 from app.audit import chain
 from app.config import REPOSITORY
 from app.db import make_engine, make_sessions, refresh_sqlite_statistics
-from app.decisions import counts, queries, stats, store
+from app.decisions import counts, intake, queries, stats, store
 from app.models import ChainLink, Decision, RecordKind, Role
 from app.rules.engine import RuleEngine
-from app.rules.events import ValidEvent, read_event
+from app.rules.events import ValidEvent
 from app.rules.loader import load_rules
 from app.rules.model import Rules
 from app.rules.routing import decide, new_decision_id
@@ -286,12 +286,9 @@ def _submit_for(url: str, start: Any, seconds: float, worker: int) -> int:
     deadline, count = time.monotonic() + seconds, 0
     while time.monotonic() < deadline:
         body = bodies[count % len(bodies)].model_copy(update={"event_id": f"direct-{worker}-{count}"})
-        event = read_event(body, rules, pseudonym_key=b"bench")
-        fingerprint = store.request_fingerprint(body, event.customer_pseudonym)
+        submission = intake.prepare(body, client="bench", rules=rules, engine=engine, pseudonym_key=b"bench")
         with write() as session:
-            store.submit(
-                session, client="bench", event=event, fingerprint=fingerprint, engine=engine, registry=rules.registry
-            )
+            store.submit(session, submission)
         count += 1
     engine.close()
     database_engine.dispose()

@@ -18,10 +18,10 @@ from sqlalchemy import create_engine, inspect, text
 
 from app.config import REPOSITORY
 from app.db import make_engine, make_sessions
+from app.decisions.intake import prepare
 from app.decisions.store import submit
 from app.models import Base
 from app.rules.engine import RuleEngine
-from app.rules.events import read_event
 from app.rules.model import Rules
 from app.schemas import EventIn
 from tests.conftest import COUNT_TABLES, POSTGRES_ADMIN_URL
@@ -65,9 +65,9 @@ def seed(url: str, rules: Rules, engine: RuleEngine, count: int = 5) -> None:
                 "customer": {"type": "jobseeker", "id": f"opaque-{number}", "home_municipality": "244"},
             }
         )
-        event = read_event(body, rules, pseudonym_key=b"k")
+        submission = prepare(body, client="seed", rules=rules, engine=engine, pseudonym_key=b"k")
         with write() as session:
-            submit(session, client="seed", event=event, fingerprint="f", engine=engine, registry=rules.registry)
+            submit(session, submission)
     database.dispose()
 
 

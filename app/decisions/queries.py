@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -19,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from app.access.keys import Principal
 from app.audit import chain
-from app.db import newest_first, where_all
+from app.db import Transaction, newest_first, where_all
 from app.decisions.counts import CountTable
 from app.errors import NotFound
 from app.models import (
@@ -144,7 +143,7 @@ def export_start(session: Session, principal: Principal, filters: DecisionQuery)
 
 
 def export_csv(
-    sessions: Callable[[], AbstractContextManager[Session]],
+    sessions: Transaction,
     principal: Principal,
     filters: DecisionFilters,
     *,
@@ -167,3 +166,13 @@ def export_csv(
             return
         writer.writerows([chain.plain(value) for value in row[:-1]] for row in rows)
         start = rows[-1].seq
+
+
+def customers_of(session: Session, ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """Customer type and home municipality of decisions already read within scope (never the pseudonym)."""
+    rows = session.execute(
+        select(Decision.decision_id, Decision.customer_type, Decision.home_municipality).where(
+            Decision.decision_id.in_(ids)
+        )
+    )
+    return {decision_id: (kind, municipality) for decision_id, kind, municipality in rows}

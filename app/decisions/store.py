@@ -21,10 +21,7 @@ from app.models import (
     Decision,
     RecordKind,
 )
-from app.rules.engine import RuleEngine
 from app.rules.events import ValidEvent
-from app.rules.model import Registry
-from app.rules.routing import decide
 from app.schemas import (
     EventIn,
 )
@@ -171,18 +168,9 @@ def store(session: Session, submissions: Sequence[Submission]) -> list[Stored]:
     return outcomes
 
 
-def submit(
-    session: Session,
-    *,
-    client: str,
-    event: ValidEvent,
-    fingerprint: str,
-    engine: RuleEngine,
-    registry: Registry,
-) -> tuple[dict[str, Any], bool]:
-    """Decide, store and chain one event: (decision, True) when new, (the first one, False) on replay."""
-    decision = decide(event, engine=engine, registry=registry)
-    (outcome,) = store(session, [Submission(client, event, fingerprint, decision)])
+def submit(session: Session, submission: Submission) -> tuple[dict[str, Any], bool]:
+    """Store and chain one decided event: (decision, True) when new, (the first one, False) on replay."""
+    (outcome,) = store(session, [submission])
     if isinstance(outcome, EventIdConflict):
         raise outcome
     return outcome

@@ -15,14 +15,13 @@ import asyncio
 import logging
 import queue
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future
-from contextlib import AbstractContextManager
 
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session
 
 from app.access.keys import live_keys
+from app.db import Transaction
 from app.decisions.store import Stored, Submission, store
 from app.errors import Unauthenticated
 
@@ -40,7 +39,7 @@ Queued = tuple[Submission, int, "Future[Stored | Unauthenticated]"]
 class DecisionWriter:
     """Stores submissions from one thread; `store` awaits the outcome of one."""
 
-    def __init__(self, write: Callable[[], AbstractContextManager[Session]], max_batch: int = MAX_BATCH) -> None:
+    def __init__(self, write: Transaction, max_batch: int = MAX_BATCH) -> None:
         self._write = write
         self._max_batch = max_batch
         self._queue: queue.SimpleQueue[Queued | None] = queue.SimpleQueue()

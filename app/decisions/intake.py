@@ -1,0 +1,41 @@
+"""Routing an event, as the API and the UI both do: read it, decide it, make it ready to store.
+
+Reading the event checks it against the rule set in force on its date and keeps only the
+customer's pseudonym; deciding is the rules engine's. Nothing is stored here: the API hands
+the submission to its writer thread, the UI stores it in its own transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from app.decisions.store import Submission, request_fingerprint
+from app.rules.engine import RuleEngine
+from app.rules.events import read_event
+from app.rules.model import Rules
+from app.rules.routing import decide
+from app.schemas import EventIn
+
+log = logging.getLogger("reitti")
+
+
+def prepare(body: EventIn, *, client: str, rules: Rules, engine: RuleEngine, pseudonym_key: bytes) -> Submission:
+    """The event read and decided for `client`; EventInvalid (422) names each field that is wrong."""
+    event = read_event(body, rules, pseudonym_key=pseudonym_key)
+    fingerprint = request_fingerprint(body, event.customer_pseudonym)
+    decision = decide(event, engine=engine, registry=rules.registry)
+    return Submission(client, event, fingerprint, decision)
+
+
+def log_new(submission: Submission, decision: dict[str, Any]) -> None:
+    """One line for the operator per new decision: never the customer, only what routed it."""
+    log.info(
+        "decision %s: event_type=%s rule=%s ruleset=%s handler=%s client=%s",
+        decision["decision_id"],
+        submission.event.event_type.code,
+        decision["rule"]["id"],
+        decision["rule"]["ruleset"],
+        decision["handler"]["unit"],
+        submission.client,
+    )
