@@ -7,19 +7,18 @@ the database and the pseudonym and checkpoint keys are opened by the lifespan an
 from __future__ import annotations
 
 import gc
-import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from app.access.keys import KnownKeys
 from app.config import Settings
 from app.db import make_engine, make_sessions, refresh_sqlite_statistics
 from app.decisions.writer import DecisionWriter
 from app.rules.engine import RuleEngine
 from app.rules.loader import load_rules
 from app.web.api import audit, decisions, events, operations, registry
+from app.web.deps import Services
 from app.web.middleware import BodyLimit, RulesetHeader
 from app.web.problems import document_problem_media_type, install_error_handlers
 from app.web.ui.site import install_ui
@@ -57,29 +56,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             engine.load(ruleset)
         database = make_engine(settings.database_url)
         refresh_sqlite_statistics(database)
-        app.state.database = database
-        app.state.read_sessions, app.state.write_sessions = make_sessions(database)
-        app.state.writer = DecisionWriter(app.state.write_sessions)
-        app.state.known_keys = KnownKeys()
-        app.state.pseudonym_key = settings.resolve_pseudonym_key()
-        app.state.checkpoint_key = settings.resolve_checkpoint_key()
-        app.state.rules = rules
-        app.state.engine = engine
-        app.state.diffs = {}
-        app.state.diff_lock = threading.Lock()
-        app.state.session_secret = settings.resolve_session_secret()
+        read_sessions, write_sessions = make_sessions(database)
+        app.state.services = Services(
+            settings=settings,
+            rules=rules,
+            engine=engine,
+            database=database,
+            read_sessions=read_sessions,
+            write_sessions=write_sessions,
+            writer=DecisionWriter(write_sessions),
+            pseudonym_key=settings.resolve_pseudonym_key(),
+            checkpoint_key=settings.resolve_checkpoint_key(),
+            session_secret=settings.resolve_session_secret(),
+        )
         _settle_garbage_collector()
         try:
             yield
         finally:
-            app.state.rules = None
-            app.state.writer.close()
+            services: Services = app.state.services
+            app.state.services = None
+            services.writer.close()
             engine.close()
             database.dispose()
 
     app = FastAPI(title="Reitti", version="1", description=API_DESCRIPTION, lifespan=lifespan)
-    app.state.settings = settings
-    app.state.rules = None
+    app.state.services = None  # until the lifespan opens them
     install_error_handlers(app)
     # In this order, the order of /openapi.json's paths.
     for endpoints in (events, decisions, audit, registry):

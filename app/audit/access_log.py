@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -11,19 +11,17 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.access import roles
 from app.access.keys import Principal
-from app.db import newest_first, where_all
+from app.db import Transaction, newest_first, where_all
 from app.errors import NotFound
-from app.models import AccessAction, AccessEntry, Role
+from app.models import AccessAction, AccessEntry
 from app.schemas import AccessQuery, DecisionFilters
-
-# The reads that are logged: people's. Integrations reading what they posted are not.
-LOGGED_ROLES = frozenset({Role.coach, Role.auditor, Role.admin})
 
 
 def reads_are_logged(principal: Principal) -> bool:
     """Whether this principal's reads of decisions go to the access log: people's do."""
-    return principal.role in LOGGED_ROLES
+    return principal.role in roles.LOGGED_READERS
 
 
 def record_access(
@@ -53,7 +51,7 @@ def record_access(
 
 
 def log_read(
-    transaction: Callable[[], AbstractContextManager[Session]],
+    transaction: Transaction,
     principal: Principal,
     action: AccessAction,
     *,
@@ -82,7 +80,7 @@ class Read:
 
 @contextmanager
 def logged_read(
-    transaction: Callable[[], AbstractContextManager[Session]],
+    transaction: Transaction,
     principal: Principal,
     action: AccessAction,
     decision_id: str,

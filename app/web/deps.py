@@ -1,74 +1,105 @@
-"""What endpoints and pages depend on, declared once: sessions, the caller, the rules, the engine."""
+"""What endpoints and pages depend on, declared once: the services, sessions, the caller and its role."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Annotated, TypeVar
 
 from fastapi import Depends, Header, Request
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
+from app.access import roles
 from app.access.identity import InvalidIdentifier, check_identifier, pseudonymise
 from app.access.keys import KnownKeys, Principal, authenticate, bearer_key
+from app.access.throttle import LoginThrottle
+from app.config import Settings
+from app.db import Transaction
+from app.decisions.reads import Reader
+from app.decisions.writer import DecisionWriter
 from app.errors import FieldError, InvalidQuery
 from app.rules.engine import RuleEngine
 from app.rules.model import Rules
 from app.schemas import (
     DecisionFilters,
+    RulesetDiffOut,
 )
 
 log = logging.getLogger("reitti")
 
 
-WriteTransaction = Callable[[], AbstractContextManager[Session]]
+@dataclass(eq=False)
+class Services:
+    """What the app's lifespan opens and closes: the one object on `app.state`, typed."""
+
+    settings: Settings
+    rules: Rules
+    engine: RuleEngine
+    database: Engine
+    read_sessions: sessionmaker[Session]
+    write_sessions: Transaction
+    writer: DecisionWriter
+    pseudonym_key: bytes
+    checkpoint_key: bytes
+    session_secret: bytes
+    known_keys: KnownKeys = field(default_factory=KnownKeys)
+    login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
+    # Rule-set diffs walk the whole input domain: each pair is computed once per process.
+    diffs: dict[tuple[str, str], RulesetDiffOut] = field(default_factory=dict)
+    diff_lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def services(request: Request) -> Services:
+    """The services of the app serving this request."""
+    opened: Services = request.app.state.services
+    return opened
 
 
 def _read_session(request: Request) -> Iterator[Session]:
-    with request.app.state.read_sessions() as session:
+    with services(request).read_sessions() as session:
         yield session
 
 
-async def _write_transaction(request: Request) -> WriteTransaction:
+async def _write_transaction(request: Request) -> Transaction:
     # The endpoint opens its one write transaction itself, so that BEGIN, the work and
     # COMMIT run in one worker thread before the response is sent. A session opened by
     # a dependency would hold SQLite's single write lock across FastAPI's thread hops,
     # and writers waiting for it would fill the thread pool the holder needs to finish.
-    factory: WriteTransaction = request.app.state.write_sessions
-    return factory
+    return services(request).write_sessions
 
 
 def _principal(request: Request, authorization: Annotated[str | None, Header()] = None) -> Principal:
     # A bare connection, not a session: this runs before every API call.
-    with request.app.state.database.connect() as connection:
+    with services(request).database.connect() as connection:
         return authenticate(connection, authorization)
 
 
-async def event_poster(request: Request, authorization: Annotated[str | None, Header()] = None) -> Principal:
+async def _event_poster(request: Request, authorization: Annotated[str | None, Header()] = None) -> Principal:
     """The caller of POST /v1/events: its key is looked up once per process, then remembered.
 
     The writer checks again, in the transaction that would store, that the key is not revoked.
     """
-    known: KnownKeys = request.app.state.known_keys
+    known = services(request).known_keys
     key = bearer_key(authorization)
     principal = known.get(key)
     if principal is None:
         principal = await run_in_threadpool(_principal, request, authorization)
         known.remember(key, principal)
+    principal.require(*roles.POST_EVENTS)
     return principal
 
 
 # The two below do no I/O: async, so FastAPI does not hand them to a worker thread.
 async def _rules(request: Request) -> Rules:
-    rules: Rules = request.app.state.rules
-    return rules
+    return services(request).rules
 
 
 async def _engine(request: Request) -> RuleEngine:
-    engine: RuleEngine = request.app.state.engine
-    return engine
+    return services(request).engine
 
 
 CUSTOMER_HEADER = "Reitti-Customer-Id"
@@ -92,14 +123,13 @@ async def _customer(
         check_identifier(customer_id)
     except InvalidIdentifier as error:  # its message never repeats the code
         raise InvalidQuery([FieldError(("header", CUSTOMER_HEADER), str(error))]) from None
-    pseudonym_key: bytes = request.app.state.pseudonym_key
-    return pseudonymise(pseudonym_key, customer_id)
+    return pseudonymise(services(request).pseudonym_key, customer_id)
 
 
 ReadSessionDep = Annotated[Session, Depends(_read_session, scope="function")]
 
 
-WriteTransactionDep = Annotated[WriteTransaction, Depends(_write_transaction)]
+WriteTransactionDep = Annotated[Transaction, Depends(_write_transaction)]
 
 
 PrincipalDep = Annotated[Principal, Depends(_principal)]
@@ -125,3 +155,34 @@ def with_customer(filters: Filters, pseudonym: str | None) -> Filters:
         message = "give the customer either here or as customer_pseudonym, not both"
         raise InvalidQuery([FieldError(("header", CUSTOMER_HEADER), message)])
     return filters.model_copy(update={"customer_pseudonym": pseudonym})
+
+
+class Authorized:
+    """A dependency: the caller, refused (403) unless its role is one of `roles` (named in app.access.roles)."""
+
+    def __init__(self, allowed: roles.Roles) -> None:
+        self.allowed = allowed
+
+    def __call__(self, principal: PrincipalDep) -> Principal:
+        principal.require(*self.allowed)
+        return principal
+
+
+class Reading:
+    """A dependency: a reader of the decision log, refused (403) unless its role may read this."""
+
+    def __init__(self, allowed: roles.Roles | None = None) -> None:
+        self.allowed = allowed
+
+    def __call__(self, principal: PrincipalDep, session: ReadSessionDep, transaction: WriteTransactionDep) -> Reader:
+        if self.allowed is not None:
+            principal.require(*self.allowed)
+        return Reader(principal, session, transaction)
+
+
+EventPosterDep = Annotated[Principal, Depends(_event_poster)]
+AuditorDep = Annotated[Principal, Depends(Authorized(roles.AUDIT))]
+# Any key reads the decisions it may see; the scope is the queries', by principal.
+ReaderDep = Annotated[Reader, Depends(Reading())]
+AuditReaderDep = Annotated[Reader, Depends(Reading(roles.AUDIT))]
+OverriderDep = Annotated[Principal, Depends(Authorized(roles.OVERRIDE))]

@@ -89,8 +89,8 @@ class RulesetHeader:
         async def stamped(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
-                rules = getattr(self.fastapi_app.state, "rules", None)
-                ruleset = rules.in_force(today_in_finland()) if rules else None
+                services = self.fastapi_app.state.services  # None outside the lifespan
+                ruleset = services.rules.in_force(today_in_finland()) if services else None
                 if ruleset and not any(k.lower() == b"reitti-ruleset" for k, _ in headers):
                     headers.append((b"reitti-ruleset", ruleset.version.encode()))
                     headers.append((b"reitti-ruleset-sha256", ruleset.sha256.encode()))

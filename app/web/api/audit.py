@@ -9,7 +9,6 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 
 from app.audit import access_log, chain
-from app.models import Role
 from app.schemas import (
     AccessOut,
     AccessPage,
@@ -20,7 +19,7 @@ from app.schemas import (
     VerificationOut,
     problem_responses,
 )
-from app.web.deps import PrincipalDep, ReadSessionDep
+from app.web.deps import AuditorDep, ReadSessionDep, services
 
 log = logging.getLogger("reitti")
 
@@ -32,17 +31,16 @@ router = APIRouter(responses=problem_responses(401, 403, 422, 500, 503))
 @router.get("/v1/audit/verify", tags=["audit"])
 def verify_chain(
     request: Request,
-    principal: PrincipalDep,
+    principal: AuditorDep,
     session: ReadSessionDep,
     checkpoint: Annotated[CheckpointQuery, Query()],
 ) -> VerificationOut:
     """Walk the whole chain; name the first broken link, and check a checkpoint kept earlier if given."""
-    principal.require(Role.auditor, Role.admin)
     kept = checkpoint.given()
     result = chain.verify(
         session,
         checkpoint=chain.Checkpoint(**kept.model_dump()) if kept else None,
-        key=request.app.state.checkpoint_key,
+        key=services(request).checkpoint_key,
     )
     return VerificationOut(
         intact=result.intact,
@@ -55,17 +53,15 @@ def verify_chain(
 
 
 @router.get("/v1/audit/checkpoints", tags=["audit"])
-def export_checkpoint(request: Request, principal: PrincipalDep, session: ReadSessionDep) -> CheckpointOut:
+def export_checkpoint(request: Request, principal: AuditorDep, session: ReadSessionDep) -> CheckpointOut:
     """The head of the chain now, signed with the checkpoint key: keep it outside this service."""
-    principal.require(Role.auditor, Role.admin)
-    kept = chain.checkpoint(session, request.app.state.checkpoint_key)
+    kept = chain.checkpoint(session, services(request).checkpoint_key)
     return CheckpointOut(**kept.as_json())
 
 
 @router.get("/v1/audit/access", tags=["audit"])
-def list_access(principal: PrincipalDep, session: ReadSessionDep, query: Annotated[AccessQuery, Query()]) -> AccessPage:
+def list_access(principal: AuditorDep, session: ReadSessionDep, query: Annotated[AccessQuery, Query()]) -> AccessPage:
     """Who read which decisions, newest first."""
-    principal.require(Role.auditor, Role.admin)
     items, next_cursor = access_log.list_access(session, query)
     return AccessPage(
         items=[AccessOut.model_validate(entry, from_attributes=True) for entry in items], next_cursor=next_cursor

@@ -8,9 +8,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
-from app.audit import access_log
-from app.decisions import overrides, queries, stats
-from app.models import AccessAction, Override, Role
+from app.decisions import overrides, reads
+from app.models import Override
 from app.schemas import (
     DecisionFilters,
     DecisionOut,
@@ -22,7 +21,16 @@ from app.schemas import (
     OverrideOut,
     problem_responses,
 )
-from app.web.deps import CustomerDep, PrincipalDep, ReadSessionDep, RulesDep, WriteTransactionDep, with_customer
+from app.web.deps import (
+    AuditReaderDep,
+    CustomerDep,
+    OverriderDep,
+    ReaderDep,
+    RulesDep,
+    WriteTransactionDep,
+    services,
+    with_customer,
+)
 
 log = logging.getLogger("reitti")
 
@@ -40,31 +48,16 @@ def stamp_ruleset(response: Response, decision: dict[str, Any]) -> None:
 # Before /v1/decisions/{decision_id}, which would otherwise take "stats" for an id.
 @router.get("/v1/decisions/stats", tags=["decisions"])
 def decision_stats(
-    principal: PrincipalDep,
-    session: ReadSessionDep,
-    transaction: WriteTransactionDep,
-    filters: Annotated[DecisionFilters, Query()],
-    customer: CustomerDep,
+    reader: ReaderDep, filters: Annotated[DecisionFilters, Query()], customer: CustomerDep
 ) -> DecisionStats:
     """Counts by rule, unit, municipality and month (Finnish time), and each rule's override rate."""
-    filters = with_customer(filters, customer)
-    counted = stats.decision_stats(session, principal, filters)
-    access_log.log_read(transaction, principal, AccessAction.stats, rows=counted.total, filters=filters)
-    return counted
+    return reads.read_stats(reader, with_customer(filters, customer))
 
 
 @router.get("/v1/decisions/{decision_id}", tags=["decisions"], responses=problem_responses(404))
-def get_decision(
-    decision_id: str,
-    response: Response,
-    principal: PrincipalDep,
-    session: ReadSessionDep,
-    transaction: WriteTransactionDep,
-) -> DecisionOut:
+def get_decision(decision_id: str, response: Response, reader: ReaderDep) -> DecisionOut:
     """One decision, if this key may see it (404 otherwise, so existence does not leak)."""
-    with access_log.logged_read(transaction, principal, AccessAction.decision, decision_id) as read:
-        decision = queries.get_decision(session, principal, decision_id)
-        read.rows = 1
+    decision = reads.read_decision(reader, decision_id)
     stamp_ruleset(response, decision)
     return DecisionOut.model_validate(decision)
 
@@ -77,9 +70,7 @@ def get_decision(
 )
 def list_decisions(
     request: Request,
-    principal: PrincipalDep,
-    session: ReadSessionDep,
-    transaction: WriteTransactionDep,
+    reader: ReaderDep,
     filters: Annotated[DecisionQuery, Query()],
     customer: CustomerDep,
     accept: Annotated[str | None, Header()] = None,
@@ -87,25 +78,17 @@ def list_decisions(
     """The decision log, newest first, within what this key may see; `Accept: text/csv` exports the selection."""
     filters = with_customer(filters, customer)
     if accept is not None and "text/csv" in accept:
-        start, rows = queries.export_start(session, principal, filters)
-        access_log.log_read(transaction, principal, AccessAction.export, rows=rows, filters=filters)
-        lines = queries.export_csv(request.app.state.read_sessions, principal, filters, start=start)
+        lines = reads.export(reader, filters, sessions=services(request).read_sessions)
         disposition = {"Content-Disposition": 'attachment; filename="decisions.csv"'}
         return StreamingResponse(lines, media_type="text/csv; charset=utf-8", headers=disposition)
-    items, next_cursor = queries.list_decisions(session, principal, filters)
-    access_log.log_read(transaction, principal, AccessAction.list, rows=len(items), filters=filters)
+    items, next_cursor = reads.read_page(reader, filters)
     return DecisionPage(items=[DecisionOut.model_validate(d) for d in items], next_cursor=next_cursor)
 
 
 @router.get("/v1/decisions/{decision_id}/link", tags=["audit"], responses=problem_responses(404))
-def get_decision_link(
-    decision_id: str, principal: PrincipalDep, session: ReadSessionDep, transaction: WriteTransactionDep
-) -> LinkOut:
+def get_decision_link(decision_id: str, reader: AuditReaderDep) -> LinkOut:
     """The decision's link in the audit chain; recompute `hash` as sha256(prev_hash || document)."""
-    principal.require(Role.auditor, Role.admin)
-    with access_log.logged_read(transaction, principal, AccessAction.link, decision_id) as read:
-        link, document = queries.get_link(session, principal, decision_id)
-        read.rows = 1
+    link, document = reads.read_link(reader, decision_id)
     return LinkOut(
         seq=link.seq,
         kind=link.kind,
@@ -141,12 +124,11 @@ def _override_out(row: Override, seq: int) -> OverrideOut:
 def post_override(
     decision_id: str,
     body: OverrideIn,
-    principal: PrincipalDep,
+    principal: OverriderDep,
     transaction: WriteTransactionDep,
     rules: RulesDep,
 ) -> OverrideOut:
     """Record that the decision was overridden in practice: a new chained record; the decision stays."""
-    principal.require(Role.coach, Role.admin)
     with transaction() as session:  # committed here, before the response
         row, seq = overrides.record_override(
             session, principal, decision_id=decision_id, body=body, registry=rules.registry
@@ -157,11 +139,6 @@ def post_override(
 
 
 @router.get("/v1/decisions/{decision_id}/overrides", tags=["decisions"], responses=problem_responses(404))
-def list_overrides(
-    decision_id: str, principal: PrincipalDep, session: ReadSessionDep, transaction: WriteTransactionDep
-) -> list[OverrideOut]:
+def list_overrides(decision_id: str, reader: ReaderDep) -> list[OverrideOut]:
     """The overrides of a decision this key may see, oldest first."""
-    with access_log.logged_read(transaction, principal, AccessAction.overrides, decision_id) as read:
-        found = overrides.list_overrides(session, principal, decision_id)
-        read.rows = len(found)
-    return [_override_out(row, seq) for row, seq in found]
+    return [_override_out(row, seq) for row, seq in reads.read_overrides(reader, decision_id)]

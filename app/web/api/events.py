@@ -3,25 +3,18 @@
 from __future__ import annotations
 
 import logging
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 
-from app.access.keys import Principal
-from app.decisions import store
+from app.decisions import intake
 from app.errors import EventIdConflict, Unauthenticated
-from app.models import Role
-from app.rules.engine import RuleEngine
-from app.rules.events import read_event
-from app.rules.model import Rules
-from app.rules.routing import decide
 from app.schemas import (
     DecisionOut,
     EventIn,
     problem_responses,
 )
 from app.web.api.decisions import stamp_ruleset
-from app.web.deps import EngineDep, RulesDep, event_poster
+from app.web.deps import EngineDep, EventPosterDep, RulesDep, services
 
 log = logging.getLogger("reitti")
 
@@ -43,7 +36,7 @@ async def post_event(
     body: EventIn,
     request: Request,
     response: Response,
-    principal: Annotated[Principal, Depends(event_poster)],
+    principal: EventPosterDep,
     rules: RulesDep,
     engine: EngineDep,
 ) -> DecisionOut:
@@ -53,36 +46,19 @@ async def post_event(
     # answers are mostly remembered; a new one takes about 0.1 ms), and the writer thread
     # stores it with the others that arrive meanwhile (app/decisions/writer.py). Each trip to a
     # worker thread cost about 0.3 ms of CPU here, more than deciding.
-    principal.require(Role.integration)
-    submission = _submission(request, principal, body, rules, engine)
-    stored = await request.app.state.writer.store(submission, key_id=principal.key_id)
+    submission = intake.prepare(
+        body, client=principal.name, rules=rules, engine=engine, pseudonym_key=services(request).pseudonym_key
+    )
+    stored = await services(request).writer.store(submission, key_id=principal.key_id)
     if isinstance(stored, Unauthenticated):
-        request.app.state.known_keys.forget(principal.key_id)
+        services(request).known_keys.forget(principal.key_id)
         raise stored
     if isinstance(stored, EventIdConflict):
         raise stored
     decision, created = stored
     if created:
-        log.info(
-            "decision %s: event_type=%s rule=%s ruleset=%s handler=%s client=%s",
-            decision["decision_id"],
-            submission.event.event_type.code,
-            decision["rule"]["id"],
-            decision["rule"]["ruleset"],
-            decision["handler"]["unit"],
-            principal.name,
-        )
+        intake.log_new(submission, decision)
     response.status_code = 201 if created else 200
     response.headers["Location"] = f"/v1/decisions/{decision['decision_id']}"
     stamp_ruleset(response, decision)
     return DecisionOut.model_validate(decision)
-
-
-def _submission(
-    request: Request, principal: Principal, body: EventIn, rules: Rules, engine: RuleEngine
-) -> store.Submission:
-    """The event with the decision made for it, ready to store."""
-    event = read_event(body, rules, pseudonym_key=request.app.state.pseudonym_key)
-    fingerprint = store.request_fingerprint(body, event.customer_pseudonym)
-    decision = decide(event, engine=engine, registry=rules.registry)
-    return store.Submission(principal.name, event, fingerprint, decision)

@@ -11,6 +11,7 @@ from sqlalchemy import text
 from app.schemas import (
     Health,
 )
+from app.web.deps import services
 
 log = logging.getLogger("reitti")
 
@@ -28,9 +29,10 @@ def healthz() -> Health:
 @router.get("/readyz", responses={503: {"model": Health, "description": "Not ready"}})
 def readyz(request: Request) -> JSONResponse:
     """The database answers and the rules are loaded."""
-    checks = {"rules": "ok" if getattr(request.app.state, "rules", None) else "not loaded"}
+    opened = request.app.state.services  # None outside the lifespan: nothing is loaded or open
+    checks = {"rules": "ok" if opened is not None else "not loaded"}
     try:
-        with request.app.state.write_sessions() as session:
+        with services(request).write_sessions() as session:
             session.execute(text("SELECT 1 FROM decisions WHERE 1 = 0"))
             if session.get_bind().dialect.name == "sqlite":
                 # SQLite fails by turning unwritable (disk full, read-only mount) while reads

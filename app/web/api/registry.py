@@ -8,7 +8,6 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 
 from app.errors import NotFound
-from app.models import Role
 from app.rules.events import read_event
 from app.rules.input_domain import diff
 from app.rules.model import AttributeSpec, Condition, Rules, RuleSet
@@ -26,7 +25,7 @@ from app.schemas import (
     problem_responses,
 )
 from app.time import today_in_finland
-from app.web.deps import EngineDep, PrincipalDep, RulesDep
+from app.web.deps import AuditorDep, EngineDep, PrincipalDep, RulesDep, services
 
 log = logging.getLogger("reitti")
 
@@ -113,7 +112,7 @@ def simulate(
 ) -> SimulationOut:
     """Decide an event under the rule set in force or a named version, with a trace; stores nothing."""
     chosen = _version(rules, ruleset) if ruleset else None
-    event = read_event(body, rules, pseudonym_key=request.app.state.pseudonym_key, ruleset=chosen)
+    event = read_event(body, rules, pseudonym_key=services(request).pseudonym_key, ruleset=chosen)
     matched = engine.matching_rules(event.ruleset, event.facts)
     decision = None
     if len(matched) == 1:
@@ -134,15 +133,14 @@ def simulate(
 
 @router.get("/v1/rulesets/{before}/diff/{after}", tags=["rules"], responses=problem_responses(404))
 def ruleset_diff(
-    before: str, after: str, request: Request, principal: PrincipalDep, rules: RulesDep, engine: EngineDep
+    before: str, after: str, request: Request, principal: AuditorDep, rules: RulesDep, engine: EngineDep
 ) -> RulesetDiffOut:
     """Every point of the input domain whose outcome differs between two versions (auditors, admins)."""
-    principal.require(Role.auditor, Role.admin)
     old, new = _version(rules, before), _version(rules, after)
-    cache: dict[tuple[str, str], RulesetDiffOut] = request.app.state.diffs
+    cache: dict[tuple[str, str], RulesetDiffOut] = services(request).diffs
     key = (old.sha256, new.sha256)
     # Walking the domain twice takes seconds: once per pair of contents is enough.
-    with request.app.state.diff_lock:
+    with services(request).diff_lock:
         if key not in cache:
             cache[key] = RulesetDiffOut.model_validate(diff(rules, old, new, engine).as_json())
     return cache[key]

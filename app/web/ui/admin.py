@@ -9,9 +9,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 
-from app.models import ApiKey, Role, User
-from app.web.deps import ReadSessionDep
-from app.web.ui.auth import UserDep, require_role
+from app.models import ApiKey, User
+from app.web.deps import ReadSessionDep, services
+from app.web.ui.auth import AdminDep
 from app.web.ui.i18n import Translator
 from app.web.ui.render import LanguageDep, format_time, render
 
@@ -22,10 +22,9 @@ router = APIRouter(prefix="/ui", include_in_schema=False)
 
 
 @router.get("/admin")
-def admin_page(request: Request, user: UserDep, session: ReadSessionDep, language: LanguageDep) -> HTMLResponse:
+def admin_page(request: Request, user: AdminDep, session: ReadSessionDep, language: LanguageDep) -> HTMLResponse:
     """API keys and users, never a key or a password hash."""
-    require_role(user, Role.admin)
-    t = Translator(language, request.app.state.rules.registry)
+    t = Translator(language, services(request).rules.registry)
 
     def when(moment: datetime) -> str:
         return format_time(language, moment)

@@ -30,14 +30,14 @@ from sqlalchemy.orm import Session
 from app.access.identity import InvalidIdentifier, check_identifier, pseudonymise
 from app.access.users import WebUser
 from app.audit import access_log, chain
-from app.decisions import queries
+from app.decisions import queries, reads
 from app.errors import InvalidQuery
 from app.models import AccessAction, ChainLink, Role
 from app.rules.model import Rules
 from app.schemas import AccessQuery, CheckpointQuery, DecisionQuery
-from app.web.deps import ReadSessionDep, RulesDep
-from app.web.ui.auth import UserDep, check_csrf, require_role
-from app.web.ui.decisions import AUDIT_ROLES, _customers, _day, _day_bounds, _read_decisions, _units
+from app.web.deps import ReadSessionDep, RulesDep, services
+from app.web.ui.auth import AuditorDep, check_csrf, reader
+from app.web.ui.forms import day_bounds, parse_day, unit_choices
 from app.web.ui.i18n import Translator
 from app.web.ui.render import PAGE_SIZE, FormDep, LanguageDep, render
 from app.web.ui.route import event_type_picker
@@ -89,8 +89,11 @@ def _search(
     search = Search(values={name: given.get(name, "") for name in SEARCH_FIELDS}, customer=customer)
     query: dict[str, Any] = {name: search.values[name] or None for name in EQUAL_FILTERS}
     for (start, end), (after, before) in DAY_RANGES.items():
-        days = _day(search.values[start], search.errors, start, t), _day(search.values[end], search.errors, end, t)
-        query[after], query[before] = _day_bounds(*days)
+        days = (
+            parse_day(search.values[start], search.errors, start, t),
+            parse_day(search.values[end], search.errors, end, t),
+        )
+        query[after], query[before] = day_bounds(*days)
     if search.errors:
         return search
     try:
@@ -113,7 +116,7 @@ def _customer_search(request: Request, form: Mapping[str, str], t: Translator) -
             check_identifier(code)
         except InvalidIdentifier:  # its message never repeats the code, but the page needs none of it
             problem = t("errors.customer_id")
-        pseudonym = None if problem else pseudonymise(request.app.state.pseudonym_key, code)
+        pseudonym = None if problem else pseudonymise(services(request).pseudonym_key, code)
     else:
         pseudonym = carried or None
         problem = None if pseudonym else t("errors.required")
@@ -128,7 +131,7 @@ def _choices(rules: Rules, t: Translator) -> dict[str, Any]:
     """The search form's options, each in the user's language where it has a name."""
     return {
         "event_types": event_type_picker(rules, t),
-        "units": _units(rules, t),
+        "units": unit_choices(rules, t),
         "municipalities": sorted(rules.registry.municipalities.items(), key=lambda m: m[1].casefold()),
         "rule_ids": sorted({rule.id for ruleset in rules.rulesets for rule in ruleset.rules}),
         "rulesets": [ruleset.version for ruleset in rules.rulesets],
@@ -143,7 +146,7 @@ def _render_log(
     next_cursor = None
     if search.query is not None and not search.errors:
         try:
-            items, next_cursor = _read_decisions(request, session, user, search.query)
+            items, next_cursor = reads.read_page(reader(request, user, session), search.query)
         except InvalidQuery:  # a cursor this service did not give
             search.errors["form"] = t("audit.log.bad_cursor")
     return render(
@@ -153,7 +156,7 @@ def _render_log(
         status=422 if search.errors else 200,
         search=search,
         items=items,
-        customers=_customers(session, [d["decision_id"] for d in items]) if items else {},
+        customers=queries.customers_of(session, [d["decision_id"] for d in items]) if items else {},
         next_cursor=next_cursor,
         paged=search.query is not None and search.query.cursor is not None,
         **_choices(rules, t),
@@ -162,10 +165,9 @@ def _render_log(
 
 @router.get("/decisions")
 def log_page(
-    request: Request, user: UserDep, session: ReadSessionDep, rules: RulesDep, language: LanguageDep
+    request: Request, user: AuditorDep, session: ReadSessionDep, rules: RulesDep, language: LanguageDep
 ) -> HTMLResponse:
     """The decision log, newest first, with every filter of GET /v1/decisions but the customer."""
-    require_role(user, *AUDIT_ROLES)
     t = Translator(language, rules.registry)
     search = _search(request.query_params, t, cursor=request.query_params.get("cursor"))
     return _render_log(request, session, user, rules, language, search)
@@ -173,11 +175,10 @@ def log_page(
 
 @router.post("/decisions")
 def customer_log_page(
-    request: Request, form: FormDep, user: UserDep, session: ReadSessionDep, rules: RulesDep, language: LanguageDep
+    request: Request, form: FormDep, user: AuditorDep, session: ReadSessionDep, rules: RulesDep, language: LanguageDep
 ) -> HTMLResponse:
     """One customer's decisions: the identity code comes in the body and goes no further than its pseudonym."""
     check_csrf(request, form)
-    require_role(user, *AUDIT_ROLES)
     search = _customer_search(request, form, Translator(language, rules.registry))
     return _render_log(request, session, user, rules, language, search)
 
@@ -185,19 +186,16 @@ def customer_log_page(
 def _export(request: Request, session: Session, user: WebUser, query: DecisionQuery) -> StreamingResponse:
     """The whole selection as CSV, streamed, counted in the access log before the first byte, as the API does."""
     query = query.model_copy(update={"cursor": None})
-    start, rows = queries.export_start(session, user.principal, query)
-    access_log.log_read(request.app.state.write_sessions, user.principal, AccessAction.export, rows=rows, filters=query)
-    lines = queries.export_csv(request.app.state.read_sessions, user.principal, query, start=start)
+    lines = reads.export(reader(request, user, session), query, sessions=services(request).read_sessions)
     disposition = {"Content-Disposition": 'attachment; filename="decisions.csv"'}
     return StreamingResponse(lines, media_type="text/csv; charset=utf-8", headers=disposition)
 
 
 @router.get("/export")
 def export_log(
-    request: Request, user: UserDep, session: ReadSessionDep, rules: RulesDep, language: LanguageDep
+    request: Request, user: AuditorDep, session: ReadSessionDep, rules: RulesDep, language: LanguageDep
 ) -> Response:
     """The search's every row as CSV (the search page again, with its errors, when a filter is not valid)."""
-    require_role(user, *AUDIT_ROLES)
     search = _search(request.query_params, Translator(language, rules.registry))
     if search.query is None:
         return _render_log(request, session, user, rules, language, search)
@@ -206,11 +204,10 @@ def export_log(
 
 @router.post("/export")
 def export_customer_log(
-    request: Request, form: FormDep, user: UserDep, session: ReadSessionDep, rules: RulesDep, language: LanguageDep
+    request: Request, form: FormDep, user: AuditorDep, session: ReadSessionDep, rules: RulesDep, language: LanguageDep
 ) -> Response:
     """One customer's decisions as CSV; the customer comes in the body, as in the search."""
     check_csrf(request, form)
-    require_role(user, *AUDIT_ROLES)
     search = _customer_search(request, {**form, "cursor": ""}, Translator(language, rules.registry))
     if search.query is None:
         return _render_log(request, session, user, rules, language, search)
@@ -261,26 +258,24 @@ def _checkpoint(text: str) -> chain.Checkpoint | None:
 
 
 @router.get("/chain")
-def chain_page(request: Request, user: UserDep, session: ReadSessionDep, language: LanguageDep) -> HTMLResponse:
+def chain_page(request: Request, user: AuditorDep, session: ReadSessionDep, language: LanguageDep) -> HTMLResponse:
     """The chain's head now, a button that verifies the whole chain, and a checkpoint to keep."""
-    require_role(user, *AUDIT_ROLES)
     return _render_chain(request, session, user, language)
 
 
 @router.post("/chain")
 def verify_chain(
-    request: Request, form: FormDep, user: UserDep, session: ReadSessionDep, language: LanguageDep, rules: RulesDep
+    request: Request, form: FormDep, user: AuditorDep, session: ReadSessionDep, language: LanguageDep, rules: RulesDep
 ) -> HTMLResponse:
     """Walk the whole chain as GET /v1/audit/verify does, checking a kept checkpoint if one is pasted."""
     check_csrf(request, form)
-    require_role(user, *AUDIT_ROLES)
     text = form.get("checkpoint", "").strip()
     kept = _checkpoint(text) if text else None
     if text and kept is None:
         message = Translator(language, rules.registry)("audit.chain.checkpoint_invalid")
         return _render_chain(request, session, user, language, checkpoint=text, errors={"checkpoint": message})
     started = time.monotonic()
-    result = chain.verify(session, checkpoint=kept, key=request.app.state.checkpoint_key)
+    result = chain.verify(session, checkpoint=kept, key=services(request).checkpoint_key)
     took = time.monotonic() - started
     log.info(
         "chain verified in the ui by %s: %s links, intact=%s, %.1f s",
@@ -290,10 +285,9 @@ def verify_chain(
 
 
 @router.get("/checkpoint")
-def checkpoint_download(request: Request, user: UserDep, session: ReadSessionDep) -> Response:
+def checkpoint_download(request: Request, user: AuditorDep, session: ReadSessionDep) -> Response:
     """The chain's head now, signed, as a file to keep outside this service (GET /v1/audit/checkpoints)."""
-    require_role(user, *AUDIT_ROLES)
-    kept = chain.checkpoint(session, request.app.state.checkpoint_key)
+    kept = chain.checkpoint(session, services(request).checkpoint_key)
     disposition = {"Content-Disposition": f'attachment; filename="reitti-checkpoint-{kept.seq}.json"'}
     return Response(json.dumps(kept.as_json(), indent=2) + "\n", media_type="application/json", headers=disposition)
 
@@ -303,15 +297,14 @@ def checkpoint_download(request: Request, user: UserDep, session: ReadSessionDep
 
 @router.get("/access")
 def access_page(
-    request: Request, user: UserDep, session: ReadSessionDep, rules: RulesDep, language: LanguageDep
+    request: Request, user: AuditorDep, session: ReadSessionDep, rules: RulesDep, language: LanguageDep
 ) -> HTMLResponse:
     """Who read which decisions, newest first, with the filters of GET /v1/audit/access."""
-    require_role(user, *AUDIT_ROLES)
     t = Translator(language, rules.registry)
     params = request.query_params
     values = {name: params.get(name, "") for name in ACCESS_FIELDS}
     errors: dict[str, str] = {}
-    after, before = _day_bounds(_day(values["from"], errors, "from", t), _day(values["to"], errors, "to", t))
+    after, before = day_bounds(parse_day(values["from"], errors, "from", t), parse_day(values["to"], errors, "to", t))
     entries: Sequence[Any] = []
     next_cursor = None
     if not errors:

@@ -9,11 +9,13 @@ from typing import Annotated
 from fastapi import Depends, Request, Response
 from sqlalchemy.orm import Session
 
+from app.access import roles
 from app.access.sessions import WebSession, decode_session, encode_session
 from app.access.users import WebUser, password_fingerprint, web_user
+from app.decisions.reads import Reader
 from app.errors import Forbidden, ReittiError
-from app.models import Role, User
-from app.web.deps import ReadSessionDep
+from app.models import User
+from app.web.deps import ReadSessionDep, services
 
 SESSION_COOKIE = "reitti_session"
 
@@ -38,7 +40,7 @@ class CsrfRefused(ReittiError):
 
 
 def _secret(request: Request) -> bytes:
-    secret: bytes = request.app.state.session_secret
+    secret: bytes = services(request).session_secret
     return secret
 
 
@@ -123,11 +125,27 @@ def _user(request: Request, session: ReadSessionDep) -> WebUser:
 
 
 MaybeUserDep = Annotated[WebUser | None, Depends(_user_or_none)]
-
-
 UserDep = Annotated[WebUser, Depends(_user)]
 
 
-def require_role(user: WebUser, *roles: Role) -> None:
-    if user.role not in roles:
-        raise Forbidden(f"This page is for the role {', '.join(roles)}.")
+class Allowed:
+    """A dependency: the logged-in user, refused (403) unless its role is one of `roles` (app.access.roles)."""
+
+    def __init__(self, allowed: roles.Roles) -> None:
+        self.allowed = allowed
+
+    def __call__(self, user: UserDep) -> WebUser:
+        if user.role not in self.allowed:
+            raise Forbidden(f"This page is for the role {', '.join(self.allowed)}.")
+        return user
+
+
+CoachDep = Annotated[WebUser, Depends(Allowed(roles.ROUTE_IN_UI))]
+OverriderDep = Annotated[WebUser, Depends(Allowed(roles.OVERRIDE))]
+AuditorDep = Annotated[WebUser, Depends(Allowed(roles.AUDIT))]
+AdminDep = Annotated[WebUser, Depends(Allowed(roles.ADMINISTER))]
+
+
+def reader(request: Request, user: WebUser, session: Session) -> Reader:
+    """The user as a reader of the decision log: reads through it go into the access log."""
+    return Reader(user.principal, session, services(request).write_sessions)

@@ -5,30 +5,30 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.access import roles
 from app.access.users import WebUser
-from app.audit import access_log, chain
-from app.decisions import overrides, queries
+from app.audit import chain
+from app.decisions import overrides, queries, reads
+from app.decisions.reads import Reader
 from app.errors import (
     InvalidBody,
     InvalidQuery,
     NotFound,
 )
-from app.models import AccessAction, ChainLink, Decision, Override, OverrideReason, Role
+from app.models import ChainLink, OverrideReason
 from app.rules.model import Note, Rules
 from app.schemas import DecisionQuery, OverrideIn
-from app.time import FINNISH_TIME
 from app.web.deps import ReadSessionDep, RulesDep, WriteTransactionDep
-from app.web.ui.auth import UserDep, check_csrf, require_role
+from app.web.ui.auth import OverriderDep, UserDep, check_csrf, reader
+from app.web.ui.forms import day_bounds, parse_day, unit_choices
 from app.web.ui.i18n import Translator
 from app.web.ui.render import PAGE_SIZE, FormDep, LanguageDep, redirect, render
 from app.web.ui.route import event_type_picker
@@ -39,47 +39,7 @@ log = logging.getLogger("reitti")
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
 
-# Who may do what, as the API's own checks say (app/api.py): record overrides, read chain links and the audit.
-OVERRIDE_ROLES = (Role.coach, Role.admin)
-
-
-AUDIT_ROLES = (Role.auditor, Role.admin)
-
-
 OVERRIDE_TEXT_LIMIT: int = OverrideIn.model_json_schema()["properties"]["text"]["maxLength"]
-
-
-def _read_decision(request: Request, session: Session, user: WebUser, decision_id: str) -> dict[str, Any]:
-    """One decision the user may see (404 otherwise), recorded in the access log, a refused one too."""
-    transaction = request.app.state.write_sessions
-    try:
-        decision = queries.get_decision(session, user.principal, decision_id)
-    except NotFound:
-        access_log.log_read(transaction, user.principal, AccessAction.decision, rows=0, decision_id=decision_id)
-        raise
-    access_log.log_read(transaction, user.principal, AccessAction.decision, rows=1, decision_id=decision_id)
-    return decision
-
-
-def _read_decisions(
-    request: Request, session: Session, user: WebUser, query: DecisionQuery
-) -> tuple[Sequence[dict[str, Any]], str | None]:
-    """A page of the decisions the user may see, recorded in the access log with its filters."""
-    items, next_cursor = queries.list_decisions(session, user.principal, query)
-    access_log.log_read(
-        request.app.state.write_sessions, user.principal, AccessAction.list, rows=len(items), filters=query
-    )
-    return items, next_cursor
-
-
-def _customers(session: Session, ids: Sequence[str]) -> dict[str, tuple[str, str]]:
-    """Customer type and home municipality of decisions already read within scope (never the pseudonym)."""
-    rows = session.execute(
-        select(Decision.decision_id, Decision.customer_type, Decision.home_municipality).where(
-            Decision.decision_id.in_(ids)
-        )
-    )
-    return {decision_id: (kind, municipality) for decision_id, kind, municipality in rows}
 
 
 def _notes(rules: Rules, version: str) -> dict[str, Note]:
@@ -92,27 +52,12 @@ def _notes(rules: Rules, version: str) -> dict[str, Note]:
     return {f"{note.kind}: {note.text.en} / {note.text.fi}": note for note in notes}
 
 
-def _read_overrides(
-    request: Request, session: Session, user: WebUser, decision_id: str
-) -> Sequence[tuple[Override, int]]:
-    """A visible decision's overrides, recorded in the access log as GET /v1/decisions/{id}/overrides records them."""
-    transaction = request.app.state.write_sessions
-    with access_log.logged_read(transaction, user.principal, AccessAction.overrides, decision_id) as read:
-        found = overrides.list_overrides(session, user.principal, decision_id)
-        read.rows = len(found)
-    return found
-
-
-def _read_link(request: Request, session: Session, user: WebUser, decision_id: str) -> tuple[ChainLink, str] | None:
-    """The decision's link in the audit chain, logged as GET /v1/decisions/{id}/link logs it; None when it has none."""
-    transaction = request.app.state.write_sessions
+def _link_or_none(reader: Reader, decision_id: str) -> tuple[ChainLink, str] | None:
+    """The decision's link in the audit chain, or None when it has none (the page says so)."""
     try:
-        with access_log.logged_read(transaction, user.principal, AccessAction.link, decision_id) as read:
-            found = queries.get_link(session, user.principal, decision_id)
-            read.rows = 1
-    except NotFound:  # a decision without a link: the page says so, and verifying the chain names it
+        return reads.read_link(reader, decision_id)
+    except NotFound:  # verifying the chain names a decision without a link
         return None
-    return found
 
 
 @dataclass
@@ -134,15 +79,16 @@ def _decision_page(
     override_form: OverrideForm | None = None,
     status: int = 200,
 ) -> HTMLResponse:
-    decision = _read_decision(request, session, user, decision_id)
+    reading = reader(request, user, session)
+    decision = reads.read_decision(reading, decision_id)
     t = Translator(language, rules.registry)
     ruleset = rules.version(decision["rule"]["ruleset"])
-    customer = _customers(session, [decision_id]).get(decision_id)
+    customer = queries.customers_of(session, [decision_id]).get(decision_id)
     notes = _notes(rules, decision["rule"]["ruleset"])
-    overrides = _read_overrides(request, session, user, decision_id)
-    show_link = user.role in AUDIT_ROLES
-    link = _read_link(request, session, user, decision_id) if show_link else None
-    may_override = user.role in OVERRIDE_ROLES
+    overrides = reads.read_overrides(reading, decision_id)
+    show_link = user.role in roles.AUDIT
+    link = _link_or_none(reading, decision_id) if show_link else None
+    may_override = user.role in roles.OVERRIDE
     current = {"handler": decision["handler"]["unit"], "customership": (decision["customership"] or {}).get("unit")}
     return render(
         request,
@@ -161,7 +107,7 @@ def _decision_page(
         overridden="overridden" in request.query_params,
         override_form=(override_form or OverrideForm()) if may_override else None,
         override_units={
-            name: [(u, label) for u, label in _units(rules, t) if u != unit] for name, unit in current.items()
+            name: [(u, label) for u, label in unit_choices(rules, t) if u != unit] for name, unit in current.items()
         },
         override_reasons=[(reason.value, t(f"override.reasons.{reason.value}")) for reason in OverrideReason],
         text_limit=OVERRIDE_TEXT_LIMIT,
@@ -205,7 +151,7 @@ def record_override(
     request: Request,
     decision_id: str,
     form: FormDep,
-    user: UserDep,
+    user: OverriderDep,
     session: ReadSessionDep,
     transaction: WriteTransactionDep,
     rules: RulesDep,
@@ -213,7 +159,6 @@ def record_override(
 ) -> Response:
     """Record an override as POST /v1/decisions/{id}/overrides would, with the person as `ui:<username>`."""
     check_csrf(request, form)
-    require_role(user, *OVERRIDE_ROLES)
     t = Translator(language, rules.registry)
     values = {name: form.get(name, "") for name in ("handler", "customership", "reason", "text")}
     problems: list[tuple[str, str]] = []
@@ -245,35 +190,6 @@ def record_override(
     return redirect(f"/ui/decisions/{quote(decision_id)}?overridden#overrides")
 
 
-def _units(rules: Rules, t: Translator) -> list[tuple[str, str]]:
-    """Every unit as (id, name in the user's language), by name."""
-    return sorted(((u.id, t.pick(u.name)) for u in rules.registry.units.values()), key=lambda u: u[1].casefold())
-
-
-def _day(value: str | None, errors: dict[str, str], name: str, t: Translator) -> date | None:
-    if not value:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        errors[name] = t("errors.date")
-        return None
-
-
-def _midnight(day: date) -> datetime:
-    return datetime.combine(day, datetime.min.time(), FINNISH_TIME)
-
-
-def _day_bounds(start: date | None, end: date | None) -> tuple[datetime | None, datetime | None]:
-    """(after, before) for the days start..end, both included, in Finnish time; None for an end not given."""
-    after = _midnight(start) if start else None
-    try:
-        before = _midnight(end + timedelta(days=1)) if end else None
-    except OverflowError:  # the last day a date can hold: nothing comes after it
-        before = None
-    return after, before
-
-
 @router.get("/decisions")
 def decisions_page(
     request: Request,
@@ -298,8 +214,8 @@ def decisions_page(
         "occurred_to": occurred_to or "",
     }
     errors: dict[str, str] = {}
-    after, before = _day_bounds(
-        _day(occurred_from, errors, "occurred_from", t), _day(occurred_to, errors, "occurred_to", t)
+    after, before = day_bounds(
+        parse_day(occurred_from, errors, "occurred_from", t), parse_day(occurred_to, errors, "occurred_to", t)
     )
     items: Sequence[dict[str, Any]] = []
     next_cursor = None
@@ -314,10 +230,10 @@ def decisions_page(
                 cursor=cursor or None,
                 limit=PAGE_SIZE,
             )
-            items, next_cursor = _read_decisions(request, session, user, query)
+            items, next_cursor = reads.read_page(reader(request, user, session), query)
         except (ValidationError, InvalidQuery):
             errors["form"] = t("errors.invalid_value")
-    units = _units(rules, t)
+    units = unit_choices(rules, t)
     older = None
     if next_cursor:
         older = "/ui/decisions?" + "&".join(f"{k}={quote(v)}" for k, v in {**filters, "cursor": next_cursor}.items())
@@ -327,7 +243,7 @@ def decisions_page(
         user=user,
         status=422 if errors else 200,
         items=items,
-        customers=_customers(session, [d["decision_id"] for d in items]) if items else {},
+        customers=queries.customers_of(session, [d["decision_id"] for d in items]) if items else {},
         filters=filters,
         errors=errors,
         event_types=event_type_picker(rules, t),

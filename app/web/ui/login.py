@@ -10,7 +10,7 @@ from fastapi.responses import RedirectResponse
 from app.access.throttle import LoginThrottle, TooManyAttempts
 from app.access.users import check_password
 from app.models import Role
-from app.web.deps import ReadSessionDep
+from app.web.deps import ReadSessionDep, services
 from app.web.ui.auth import COOKIE_PATH, MaybeUserDep, check_csrf, end_session, start_session
 from app.web.ui.i18n import LANGUAGES
 from app.web.ui.render import LANGUAGE_COOKIE, FormDep, redirect, render, safe_next
@@ -60,7 +60,7 @@ def login(request: Request, form: FormDep, session: ReadSessionDep) -> Response:
     check_csrf(request, form)
     username = form.get("username", "")[:64]
     address = request.client.host if request.client else "unknown"
-    throttle: LoginThrottle = request.app.state.login_throttle
+    throttle: LoginThrottle = services(request).login_throttle
     next_page = safe_next(form.get("next"))
     try:
         throttle.check(username, address)

@@ -15,7 +15,6 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from app.access.users import WebUser
-from app.rules.model import Rules
 from app.time import FINNISH_TIME
 from app.web.ui.auth import csrf_token, keep_session
 from app.web.ui.i18n import DEFAULT_LANGUAGE, LANGUAGES, Translator
@@ -74,8 +73,8 @@ def render(
 ) -> HTMLResponse:
     """A page in the visitor's language, with the session's CSRF token for its forms."""
     language = _language(request)
-    rules: Rules | None = getattr(request.app.state, "rules", None)
-    t = Translator(language, rules.registry) if rules else None
+    opened = request.app.state.services  # None when the app is not serving: an error page without names
+    t = Translator(language, opened.rules.registry) if opened else None
     html = (
         _templates()
         .get_template(template)

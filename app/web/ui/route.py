@@ -13,20 +13,18 @@ from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 
 from app.access.users import WebUser
-from app.decisions import store
+from app.decisions import intake, store
 from app.errors import (
     EventIdConflict,
     EventInvalid,
     FieldError,
 )
-from app.models import Role
-from app.rules.events import read_event
 from app.rules.model import AttributeSpec, AttributeType, CustomerType, EventType, Rules
 from app.rules.routing import new_decision_id
 from app.schemas import CustomerIn, EventIn
 from app.time import FINNISH_TIME
-from app.web.deps import EngineDep, RulesDep, WriteTransactionDep
-from app.web.ui.auth import UserDep, check_csrf, require_role
+from app.web.deps import EngineDep, RulesDep, WriteTransactionDep, services
+from app.web.ui.auth import CoachDep, check_csrf
 from app.web.ui.i18n import Translator
 from app.web.ui.render import FormDep, LanguageDep, redirect, render
 
@@ -138,17 +136,16 @@ def _render_route(request: Request, user: WebUser, form: RouteForm, status: int 
         user=user,
         status=status,
         form=form,
-        municipalities=sorted(request.app.state.rules.registry.municipalities.items(), key=lambda m: m[1]),
+        municipalities=sorted(services(request).rules.registry.municipalities.items(), key=lambda m: m[1]),
         service_languages=SERVICE_LANGUAGES,
     )
 
 
 @router.get("/route")
 def route_page(
-    request: Request, user: UserDep, rules: RulesDep, language: LanguageDep, event_type: str | None = None
+    request: Request, user: CoachDep, rules: RulesDep, language: LanguageDep, event_type: str | None = None
 ) -> HTMLResponse:
     """Choose an event type; with one chosen, its form."""
-    require_role(user, Role.coach)
     t = Translator(language, rules.registry)
     chosen = rules.registry.event_types.get(event_type or "")
     return _render_route(request, user, _route_form(rules, t, chosen, user))
@@ -256,7 +253,7 @@ def _form_errors(
 def route_event(
     request: Request,
     form: FormDep,
-    user: UserDep,
+    user: CoachDep,
     rules: RulesDep,
     engine: EngineDep,
     transaction: WriteTransactionDep,
@@ -264,7 +261,6 @@ def route_event(
 ) -> Response:
     """Route the event as POST /v1/events would, with the coach as the client; show the decision."""
     check_csrf(request, form)
-    require_role(user, Role.coach)
     t = Translator(language, rules.registry)
     event_type = rules.registry.event_types.get(form.get("event_type", ""))
     if event_type is None:
@@ -273,31 +269,25 @@ def route_event(
     # The customer's id is never shown back, not even to the coach who typed it.
     page.values = {k: v for k, v in form.items() if k not in ("customer_id", "csrf_token")}
     body, errors = _event_body(form, event_type)
-    event = None
+    submission = None
     if body is not None:
         try:
-            event = read_event(body, rules, pseudonym_key=request.app.state.pseudonym_key)
+            submission = intake.prepare(
+                body, client=user.principal.name, rules=rules, engine=engine,
+                pseudonym_key=services(request).pseudonym_key,
+            )  # fmt: skip
         except EventInvalid as invalid:
             errors = invalid.errors
-    if event is None or body is None:
+    if submission is None:
         page.errors = _form_errors(errors, form, event_type, rules, t)
         return _render_route(request, user, page, status=422)
-    principal = user.principal
-    fingerprint = store.request_fingerprint(body, event.customer_pseudonym)
     try:
         with transaction() as session:  # committed here, before the redirect
-            decision, created = store.submit(
-                session, client=principal.name, event=event, fingerprint=fingerprint, engine=engine,
-                registry=rules.registry,
-            )  # fmt: skip
+            decision, created = store.submit(session, submission)
     except EventIdConflict:
         page.values["event_id"] = f"ui-{new_decision_id()}"
         page.notice = t("route.already_submitted")
         return _render_route(request, user, page, status=409)
     if created:
-        log.info(
-            "decision %s: event_type=%s rule=%s handler=%s client=%s",
-            decision["decision_id"], event.event_type.code, decision["rule"]["id"], decision["handler"]["unit"],
-            principal.name,
-        )  # fmt: skip
+        intake.log_new(submission, decision)
     return redirect(f"/ui/decisions/{decision['decision_id']}?created")

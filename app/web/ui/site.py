@@ -15,10 +15,10 @@ from sqlalchemy.exc import OperationalError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.access.throttle import LoginThrottle
 from app.errors import (
     ReittiError,
 )
+from app.web.deps import services
 from app.web.middleware import SecurityHeaders
 from app.web.ui import admin, audit, decisions, login, route
 from app.web.ui.auth import CsrfRefused, LoginRequired, current_user
@@ -51,7 +51,7 @@ def _error_page(request: Request, error: Exception) -> Response:
     user = None
     if status < 500:  # the menu stays, so that a coach who took a wrong turn can go on
         try:
-            with request.app.state.read_sessions() as session:
+            with services(request).read_sessions() as session:
                 user = current_user(request, session)
         except OperationalError:
             user = None
@@ -81,6 +81,5 @@ def install_ui(app: FastAPI) -> None:
     app.mount("/ui/static", StaticFiles(directory=HERE / "static"), name="ui-static")
     app.add_api_route("/", lambda: redirect("/ui"), include_in_schema=False)
     app.add_middleware(SecurityHeaders)
-    app.state.login_throttle = LoginThrottle()
     for kind in (ReittiError, RequestValidationError, StarletteHTTPException, OperationalError, Exception):
         app.add_exception_handler(kind, _html_for_ui(app.exception_handlers[kind]))

@@ -1,0 +1,25 @@
+"""Who may do what, named once: the API's and the UI's dependencies both read these.
+
+tests/test_access_matrix.py (the API) and tests/test_ui_http.py (the UI) hold every route
+against them.
+"""
+
+from __future__ import annotations
+
+from typing import TypeAlias
+
+from app.models import Role
+
+Roles: TypeAlias = tuple[Role, ...]
+
+# A client system routes events over the API; a coach routes them through the UI's form.
+POST_EVENTS: Roles = (Role.integration,)
+ROUTE_IN_UI: Roles = (Role.coach,)
+# Recording that a decision was overridden in practice.
+OVERRIDE: Roles = (Role.coach, Role.admin)
+# The audit chain, decisions' links, the access log, rule-set diffs, the log search and its export.
+AUDIT: Roles = (Role.auditor, Role.admin)
+# API keys and UI accounts.
+ADMINISTER: Roles = (Role.admin,)
+# People: their reads of decisions go into the access log (integrations reading what they posted do not).
+LOGGED_READERS: frozenset[Role] = frozenset({Role.coach, Role.auditor, Role.admin})
