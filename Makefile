@@ -45,6 +45,7 @@ lint: $(BIN)/reitti
 	$(BIN)/ruff check app tests migrations bench
 	$(BIN)/ruff format --check app tests migrations bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 check: lint test
 
