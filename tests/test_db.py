@@ -16,7 +16,7 @@ from app.rules.model import Rules
 from app.rules.routing import decide
 from app.schemas import EventIn
 from tests.conftest import empty_database, migrate
-from tests.test_api_events import oeo_start
+from tests.web.api.test_events import oeo_start
 
 
 def test_sqlite_statistics_are_made_once_the_log_is_large_and_again_when_it_has_doubled(

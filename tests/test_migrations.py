@@ -25,7 +25,7 @@ from app.rules.engine import RuleEngine
 from app.rules.model import Rules
 from app.schemas import EventIn
 from tests.conftest import COUNT_TABLES, POSTGRES_ADMIN_URL
-from tests.test_stats import kept_counts, random_log
+from tests.decisions.test_stats import kept_counts, random_log
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

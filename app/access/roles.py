@@ -1,7 +1,6 @@
 """Who may do what, named once: the API's and the UI's dependencies both read these.
 
-tests/test_access_matrix.py (the API) and tests/test_ui_http.py (the UI) hold every route
-against them.
+tests/web/test_access_matrix.py holds every route of both against them.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from app.models import DecisionCount, DecisionMonthCount
 from app.rules.engine import RuleEngine
 from app.rules.model import Rules
 from tests.conftest import Server, empty_the_log
-from tests.test_stats import kept_counts, random_log
+from tests.decisions.test_stats import kept_counts, random_log
 
 REITTI = [sys.executable, "-m", "app.cli"]
 

@@ -40,8 +40,8 @@ from tests.conftest import (
     count_rows,
     without_append_only_triggers,
 )
-from tests.test_api_events import IDENTITY_CODE, oeo_start
 from tests.test_personal_data import stored_text
+from tests.web.api.test_events import IDENTITY_CODE, oeo_start
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 

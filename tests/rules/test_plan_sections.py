@@ -7,7 +7,7 @@ import pytest
 
 from app.rules.plan import PlanSection, derive_sections, load_sections
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PLAN = ROOT / "../shared/seed/jarjestamissuunnitelma.txt"
 CATALOGUE = ROOT / "../shared/domain/CATALOGUE.md"
 COMMITTED = ROOT / "rules/plan_sections.yaml"

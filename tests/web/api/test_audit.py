@@ -21,8 +21,8 @@ from app.models import Role
 from app.schemas import DecisionQuery, encode_cursor
 from app.time import FINNISH_TIME
 from tests.conftest import TEST_PSEUDONYM_KEY, KeyMaker, count_rows
-from tests.test_api_events import IDENTITY_CODE
-from tests.test_api_reads import post
+from tests.web.api.test_decisions import post
+from tests.web.api.test_events import IDENTITY_CODE
 
 OTHER_CODE = "010594Y9032"
 

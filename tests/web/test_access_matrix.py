@@ -19,9 +19,9 @@ from starlette.routing import BaseRoute
 
 from app.main import create_app
 from tests.conftest import KeyMaker, Server, UserMaker
-from tests.test_api_events import IDENTITY_CODE, oeo_start
-from tests.test_api_reads import post
-from tests.test_ui_http import CSRF, Visitor
+from tests.web.api.test_decisions import post
+from tests.web.api.test_events import IDENTITY_CODE, oeo_start
+from tests.web.ui.test_pages import CSRF, Visitor
 
 CALLERS = ("nobody", "client", "other_client", "coach", "other_coach", "auditor", "admin")
 EVERYONE = dict.fromkeys(CALLERS, 200)

@@ -29,6 +29,7 @@ from app.rules.events import read_event
 from app.rules.model import Rules
 from app.rules.routing import decide
 from app.schemas import EventIn
+from tests.cli.test_cli import reitti
 from tests.conftest import (
     TEST_CHECKPOINT_KEY,
     KeyMaker,
@@ -37,9 +38,8 @@ from tests.conftest import (
     migrate,
     without_append_only_triggers,
 )
-from tests.test_api_events import oeo_start
-from tests.test_api_reads import post
-from tests.test_cli import reitti
+from tests.web.api.test_decisions import post
+from tests.web.api.test_events import oeo_start
 
 GENESIS = "0" * 64
 # Events whose decisions carry every kind of value a document holds: an offset other than

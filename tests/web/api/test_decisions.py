@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 
 from tests.conftest import KeyMaker
-from tests.test_api_events import oeo_start
+from tests.web.api.test_events import oeo_start
 
 
 def post(api: httpx.Client, key: dict[str, str], event_id: str, home: str, **changes: Any) -> dict[str, Any]:

@@ -4,14 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import sys
-from pathlib import Path
 
 import pytest
-
-# The repository is not installed into the venv; without a pytest config that
-# sets pythonpath, make `app` importable from the repository root.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.access.identity import (
     IdentifierKind,

@@ -20,7 +20,7 @@ from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwrig
 
 from app.config import REPOSITORY
 from tests.conftest import KeyMaker, Server, UserMaker, count_rows
-from tests.test_api_events import IDENTITY_CODE, oeo_start
+from tests.web.api.test_events import IDENTITY_CODE, oeo_start
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
