@@ -16,7 +16,17 @@ from typing import Any
 
 from app.access.identity import IdentifierKind, InvalidIdentifier, check_identifier, pseudonymise
 from app.errors import EventInvalid, FieldError
-from app.rules.model import Area, AttributeSpec, AttributeType, CustomerType, EventType, FactValue, Rules, RuleSet
+from app.rules.model import (
+    Area,
+    AttributeSpec,
+    AttributeType,
+    CustomerType,
+    EventType,
+    FactValue,
+    Registry,
+    Rules,
+    RuleSet,
+)
 from app.schemas import CustomerIn, EventIn
 from app.time import FINNISH_TIME
 
@@ -88,14 +98,56 @@ def read_event(body: EventIn, rules: Rules, *, pseudonym_key: bytes, ruleset: Ru
     The rule set is the one in force at `occurred_at`, unless one is named (simulation).
     """
     registry = rules.registry
-    errors: list[FieldError] = []
-
     event_type = registry.event_types.get(body.event_type)
     if event_type is None:
         raise EventInvalid(
             [FieldError(("body", "event_type"), "unknown event type; GET /v1/event-types lists the valid ones")]
         )
+    errors: list[FieldError] = []
+    customer_type, identifier_kind = _check_customer(body.customer, event_type, registry, errors)
+    ruleset = _ruleset_for(body, rules, ruleset, errors)
     customer = body.customer
+    area = Area.inside if ruleset and customer.home_municipality in ruleset.area_municipalities else Area.outside
+    facts: dict[str, FactValue] = {
+        "event_type": event_type.code,
+        "customer_type": customer_type.value,
+        "home_municipality": customer.home_municipality,
+        "area": area.value,
+    }
+    if customer.language is not None:
+        facts["language"] = customer.language
+    attributes = _read_attributes(body, event_type, customer_type, registry, facts, errors)
+    facts.update(attributes)
+    when = event_type.language_required_when
+    if customer.language is None and when is not None and when.holds(facts):
+        message = f"required for event type {event_type.code} when {when.describe()}"
+        errors.append(FieldError(("body", "customer", "language"), message))
+
+    if errors:
+        raise EventInvalid(errors)
+    assert ruleset is not None
+    for derived in ruleset.derived_facts:
+        facts[derived.name] = derived.when.holds(facts)
+
+    return ValidEvent(
+        event_id=body.event_id,
+        event_type=event_type,
+        occurred_at=body.occurred_at,
+        customer_type=customer_type,
+        home_municipality=customer.home_municipality,
+        language=customer.language,
+        customer_pseudonym=pseudonymise(pseudonym_key, customer.id),
+        identifier_kind=identifier_kind,
+        attributes=attributes,
+        facts=facts,
+        ruleset=ruleset,
+    )
+
+
+def _check_customer(
+    customer: CustomerIn, event_type: EventType, registry: Registry, errors: list[FieldError]
+) -> tuple[CustomerType, IdentifierKind]:
+    """The customer's type and the kind of its identifier; what is wrong goes to `errors`."""
     customer_type = CustomerType(customer.type)
     if customer_type not in event_type.customer_types:
         taken = ", ".join(event_type.customer_types)
@@ -108,16 +160,19 @@ def read_event(body: EventIn, rules: Rules, *, pseudonym_key: bytes, ruleset: Ru
     if customer.home_municipality not in registry.municipalities:
         errors.append(FieldError(("body", "customer", "home_municipality"), "not a valid municipality code"))
     try:
-        identifier_kind = check_identifier(customer.id)
+        return customer_type, check_identifier(customer.id)
     except InvalidIdentifier as error:
         errors.append(FieldError(("body", "customer", "id"), str(error)))
-        identifier_kind = IdentifierKind.OPAQUE
+        return customer_type, IdentifierKind.OPAQUE
 
+
+def _ruleset_for(body: EventIn, rules: Rules, named: RuleSet | None, errors: list[FieldError]) -> RuleSet | None:
+    """The rule set named, or the one in force on the event's day in Finland; none is an error at `occurred_at`."""
     try:
         local_day = body.occurred_at.astimezone(FINNISH_TIME).date()
     except OverflowError:  # year 9999 late in the day: no Finnish date exists
         raise EventInvalid([FieldError(("body", "occurred_at"), "is out of range")]) from None
-    ruleset = ruleset or rules.in_force(local_day)
+    ruleset = named or rules.in_force(local_day)
     if ruleset is None:
         first = min(r.valid_from for r in rules.rulesets)
         errors.append(
@@ -126,17 +181,18 @@ def read_event(body: EventIn, rules: Rules, *, pseudonym_key: bytes, ruleset: Ru
                 f"no rule set is in force on {local_day.isoformat()} (Finnish time); the first starts {first}",
             )
         )
+    return ruleset
 
-    area = Area.inside if ruleset and customer.home_municipality in ruleset.area_municipalities else Area.outside
-    facts: dict[str, FactValue] = {
-        "event_type": event_type.code,
-        "customer_type": customer_type.value,
-        "home_municipality": customer.home_municipality,
-        "area": area.value,
-    }
-    if customer.language is not None:
-        facts["language"] = customer.language
 
+def _read_attributes(
+    body: EventIn,
+    event_type: EventType,
+    customer_type: CustomerType,
+    registry: Registry,
+    facts: Mapping[str, FactValue],
+    errors: list[FieldError],
+) -> dict[str, FactValue]:
+    """The attributes given, typed, and those the plan reads into an absence; what is wrong goes to `errors`."""
     attributes: dict[str, FactValue] = {}
     integration = set(registry.integration_status)
     for name, value in body.attributes.items():
@@ -173,35 +229,7 @@ def read_event(body: EventIn, rules: Rules, *, pseudonym_key: bytes, ruleset: Ru
         elif spec.absent_means is not None:
             # The plan's own reading of an absent attribute (CATALOGUE §8), not a guess.
             attributes[name] = spec.absent_means
-
-    facts.update(attributes)
-    when = event_type.language_required_when
-    if customer.language is None and when is not None and when.holds(facts):
-        errors.append(
-            FieldError(
-                ("body", "customer", "language"), f"required for event type {event_type.code} when {when.describe()}"
-            )
-        )
-
-    if errors:
-        raise EventInvalid(errors)
-    assert ruleset is not None
-    for derived in ruleset.derived_facts:
-        facts[derived.name] = derived.when.holds(facts)
-
-    return ValidEvent(
-        event_id=body.event_id,
-        event_type=event_type,
-        occurred_at=body.occurred_at,
-        customer_type=customer_type,
-        home_municipality=customer.home_municipality,
-        language=customer.language,
-        customer_pseudonym=pseudonymise(pseudonym_key, customer.id),
-        identifier_kind=identifier_kind,
-        attributes=attributes,
-        facts=facts,
-        ruleset=ruleset,
-    )
+    return attributes
 
 
 def from_stored(document: Mapping[str, Any], rules: Rules, ruleset: RuleSet) -> ValidEvent:
