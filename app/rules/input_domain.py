@@ -137,6 +137,7 @@ def _summary(decision: dict[str, Any]) -> dict[str, Any]:
         "handler": decision["handler"]["unit"],
         "provider": decision["provider"]["unit"],
         "customership": None if customership is None else f"{customership['unit']} ({customership['role']})",
+        "cost_group": decision["cost_group"],
         "basis": decision["basis"],
     }
 
@@ -153,7 +154,7 @@ def _decided(body: EventIn, rules: Rules, ruleset: RuleSet, engine: RuleEngine) 
     return _summary(outcome(event, ruleset.rules_by_id[matched[0]], rules.registry))
 
 
-COMPARED = ("handler", "provider", "customership", "basis")
+COMPARED = ("handler", "provider", "customership", "cost_group", "basis")
 
 
 @dataclass

@@ -280,6 +280,16 @@ def _customership(raw: Any, where: str, registry: Registry) -> CustomershipSpec 
     return CustomershipSpec(unit, role)
 
 
+def _cost_group(raw: Any, where: str) -> CostGroup | None:
+    if raw is None:
+        return None
+    try:
+        return CostGroup(raw)
+    except ValueError:
+        groups = ", ".join(group.value for group in CostGroup)
+        raise RulesError(f"{where}: cost_group {raw!r} is not one of {groups}") from None
+
+
 def _basis(raw: Any, where: str, sections: set[str]) -> tuple[str, ...]:
     if not isinstance(raw, list) or not raw:
         raise RulesError(f"{where}: basis must list at least one plan section")
@@ -436,6 +446,7 @@ def _load_rule_file(
                 basis=_basis(item.need("basis"), where, sections),
                 notes=file_notes + _notes(item.get("notes"), where),
                 explanation=text_pair(item.need("explanation"), f"{where} explanation"),
+                cost_group=_cost_group(item.get("cost_group"), where),
             )
         )
         item.done()

@@ -260,6 +260,8 @@ class Rule:
     basis: tuple[str, ...]
     notes: tuple[Note, ...]
     explanation: Texts
+    # The rule's own cost group where it departs from the provider's (CATALOGUE §7.4).
+    cost_group: CostGroup | None = None
 
 
 @dataclass(frozen=True)

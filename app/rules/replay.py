@@ -27,12 +27,18 @@ from app.rules.routing import matching_rule, outcome
 
 # What a decision says, without its ids and times: replay must reproduce all of it.
 OUTCOME_KEYS = ("handler", "provider", "customership", "tasks", "cost_group", "rule", "basis", "explanation", "notes")
-# What counts as a changed decision for a person: who handles, produces, keeps, and why.
-IMPACT_KEYS = ("handler", "provider", "customership", "basis")
+# What counts as a changed decision for a person: who handles, produces, keeps, who pays, and why.
+IMPACT_KEYS = ("handler", "provider", "customership", "cost_group", "basis")
+# The keys among them that hold a unit: an example shows the unit's id alone.
+UNIT_KEYS = ("handler", "provider", "customership")
 
 
 def _unit(part: dict[str, Any] | None) -> str | None:
     return None if part is None else part["unit"]
+
+
+def _brief(decision: dict[str, Any]) -> dict[str, Any]:
+    return {key: _unit(decision[key]) if key in UNIT_KEYS else decision[key] for key in IMPACT_KEYS}
 
 
 @dataclass
@@ -139,8 +145,8 @@ def impact(
                 {
                     "decision_id": row.decision_id,
                     "event_type": row.event_type,
-                    "before": {key: _unit(old[key]) if key != "basis" else old[key] for key in IMPACT_KEYS},
-                    "after": {key: _unit(new[key]) if key != "basis" else new[key] for key in IMPACT_KEYS},
+                    "before": _brief(old),
+                    "after": _brief(new),
                 }
             )
     report.seconds = time.perf_counter() - started

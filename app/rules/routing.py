@@ -76,8 +76,10 @@ def _unit_json(unit: Unit) -> dict[str, Any]:
     }
 
 
-def cost_group(ruleset: RuleSet, provider: Unit) -> str:
-    """The cost group follows the provider (CATALOGUE §6)."""
+def cost_group(ruleset: RuleSet, rule: Rule, provider: Unit) -> str:
+    """The rule's own cost group where it names one (CATALOGUE §7.4), else the provider's (§6)."""
+    if rule.cost_group is not None:
+        return rule.cost_group.value
     group = ruleset.cost_groups_by_unit.get(provider.id) or ruleset.cost_groups_by_kind[provider.kind]
     return group.value
 
@@ -106,7 +108,7 @@ def outcome(event: ValidEvent, rule: Rule, registry: Registry) -> dict[str, Any]
         "provider": _unit_json(provider),
         "customership": customership,
         "tasks": tasks,
-        "cost_group": cost_group(event.ruleset, provider),
+        "cost_group": cost_group(event.ruleset, rule, provider),
         "rule": {"id": rule.id, "ruleset": event.ruleset.version, "ruleset_sha256": event.ruleset.sha256},
         "basis": list(rule.basis),
         "explanation": {"fi": rule.explanation.fi, "en": rule.explanation.en},

@@ -56,6 +56,7 @@ class TestLoader:
             ("event_type: oeo.start\n", "event_type: oeo.begin\n", "event_type: 'oeo.begin' is not one of"),
             ("central_integration_customer: false", "central_integration_customer: 'false'", "wrong type"),
             ("role: central_expert", "role: boss", "unknown role 'boss'"),
+            ("    handler: central-oeo\n", "    handler: central-oeo\n    cost_group: abroad\n", "cost_group 'abroad'"),
         ],
         ids=[
             "unknown key",
@@ -65,6 +66,7 @@ class TestLoader:
             "unknown value",
             "string for boolean",
             "unknown role",
+            "unknown cost group",
         ],
     )
     def test_bad_rule_is_refused_naming_file_and_rule(self, rules_copy: Path, old: str, new: str, message: str) -> None:
@@ -74,6 +76,37 @@ class TestLoader:
         assert message in str(error.value)
         assert "4.5-oeo.yaml" in str(error.value)
         assert "rule oeo." in str(error.value)
+
+    def test_a_rules_own_cost_group_wins_over_the_providers_and_the_diff_sees_it(self, rules_copy: Path) -> None:
+        """CATALOGUE §7.4: bought training's administration for an outside customer costs `external`,
+        though its provider is central; a version without the rule's own group differs in that alone."""
+        from app.rules.input_domain import diff
+
+        shutil.copytree(rules_copy / "2025-01-01", rules_copy / "2026-01-01")
+        edit(rules_copy / "2026-01-01" / "ruleset.yaml", 'version: "2025-01-01"', 'version: "2026-01-01"')
+        edit(rules_copy / "2026-01-01" / "ruleset.yaml", "valid_from: 2025-01-01", "valid_from: 2026-01-01")
+        edit(
+            rules_copy / "2026-01-01" / "7-outside-area.yaml",
+            "    provider: central-training\n    cost_group: external\n",
+            "    provider: central-training\n",
+        )
+        loaded = load_rules(rules_copy)
+        before, after = loaded.rulesets
+        rule = "outside_area.bought_training_administration"
+        assert before.rules_by_id[rule].cost_group == "external"
+        assert after.rules_by_id[rule].cost_group is None
+        engine = RuleEngine()
+        try:
+            for ruleset in loaded.rulesets:
+                engine.load(ruleset)
+            report = diff(loaded, before, after, engine, event_types={"labour_market_training.selection"}).as_json()
+        finally:
+            engine.close()
+        changes = report["by_event_type"][0]["changes"]
+        assert {(c["before"]["cost_group"], c["after"]["cost_group"]) for c in changes} == {
+            ("external", "shared_central")
+        }
+        assert all(c["before"]["handler"] == c["after"]["handler"] == "central-training" for c in changes)
 
     def test_duplicate_rule_id_names_both_files(self, rules_copy: Path) -> None:
         edit(rules_copy / OEO, "  - id: oeo.end\n", "  - id: employment_plan\n")
