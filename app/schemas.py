@@ -89,6 +89,14 @@ class Texts(BaseModel):
     en: str
 
 
+class NoteOut(BaseModel):
+    """A note on a decision: its kind (`interpretation` marks a reading of the plan), in Finnish and English."""
+
+    kind: str = Field(description="interpretation, info, …")
+    fi: str
+    en: str
+
+
 class DecisionOut(BaseModel):
     """A routing decision (CONTRACT.md, "The decision")."""
 
@@ -105,7 +113,7 @@ class DecisionOut(BaseModel):
     rule: RuleRef
     basis: list[str]
     explanation: Texts
-    notes: list[str]
+    notes: list[NoteOut]
     delivery: str | None = None
 
 

@@ -96,7 +96,7 @@ def mismatches(case: Case, status: int, answer: dict[str, Any]) -> list[str]:
         else {"unit": answer["customership"]["unit"], "role": answer["customership"]["role"]},
         "cost_group": answer["cost_group"],
         "basis": answer["basis"],
-        "interpretation": any("interpretation" in note for note in answer["notes"]),
+        "interpretation": any(note["kind"] == "interpretation" for note in answer["notes"]),
     }
     return [
         f"{key}: {found[key]!r}, expected {expect[key]!r} (rule {answer['rule']['id']})"

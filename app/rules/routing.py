@@ -112,7 +112,7 @@ def outcome(event: ValidEvent, rule: Rule, registry: Registry) -> dict[str, Any]
         "rule": {"id": rule.id, "ruleset": event.ruleset.version, "ruleset_sha256": event.ruleset.sha256},
         "basis": list(rule.basis),
         "explanation": {"fi": rule.explanation.fi, "en": rule.explanation.en},
-        "notes": [f"{note.kind}: {note.text.en} / {note.text.fi}" for note in notes],
+        "notes": [{"kind": note.kind, "fi": note.text.fi, "en": note.text.en} for note in notes],
         "delivery": delivery,
     }
 

@@ -24,7 +24,7 @@ from app.errors import (
     NotFound,
 )
 from app.models import ChainLink, OverrideReason
-from app.rules.model import Note, Rules
+from app.rules.model import Rules
 from app.schemas import DecisionQuery, OverrideIn
 from app.web.deps import ReadSessionDep, RulesDep, WriteTransactionDep
 from app.web.ui.auth import OverriderDep, UserDep, check_csrf, reader
@@ -40,16 +40,6 @@ router = APIRouter(prefix="/ui", include_in_schema=False)
 
 
 OVERRIDE_TEXT_LIMIT: int = OverrideIn.model_json_schema()["properties"]["text"]["maxLength"]
-
-
-def _notes(rules: Rules, version: str) -> dict[str, Note]:
-    """A decision's notes by the text it stores them as, to show each in the user's language."""
-    ruleset = rules.version(version)
-    if ruleset is None:
-        return {}
-    notes = [note for rule in ruleset.rules for note in rule.notes]
-    notes += [note for entry in ruleset.coach for note in entry.notes]
-    return {f"{note.kind}: {note.text.en} / {note.text.fi}": note for note in notes}
 
 
 def _link_or_none(reader: Reader, decision_id: str) -> tuple[ChainLink, str] | None:
@@ -84,7 +74,6 @@ def _decision_page(
     t = Translator(language, rules.registry)
     ruleset = rules.version(decision["rule"]["ruleset"])
     customer = queries.customers_of(session, [decision_id]).get(decision_id)
-    notes = _notes(rules, decision["rule"]["ruleset"])
     overrides = reads.read_overrides(reading, decision_id)
     show_link = user.role in roles.AUDIT
     link = _link_or_none(reading, decision_id) if show_link else None
@@ -100,7 +89,7 @@ def _decision_page(
         created="created" in request.query_params,
         sections=[(s, rules.plan_sections[s]) for s in decision["basis"] if s in rules.plan_sections],
         tasks=[(t.pick(ruleset.tasks[x["task"]]) if ruleset else x["task"], x["unit"]) for x in decision["tasks"]],
-        notes=[t.pick(notes[n].text) if n in notes else n for n in decision["notes"]],
+        notes=[t.pick(note) for note in decision["notes"]],
         stays=user.municipality is not None
         and (decision["customership"] or {}).get("unit") == f"local-{user.municipality}",
         overrides=overrides,

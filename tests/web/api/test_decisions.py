@@ -174,3 +174,6 @@ class TestRegistries:
             "notes",
         }
         assert contract_fields <= set(decision["required"])
+        # CONTRACT (rev. 2026-11-30): each note an object, each language apart.
+        assert decision["properties"]["notes"]["items"] == {"$ref": "#/components/schemas/NoteOut"}
+        assert set(document["components"]["schemas"]["NoteOut"]["required"]) == {"kind", "fi", "en"}

@@ -42,6 +42,22 @@ class TestPostEvent:
         assert decision["explanation"]["fi"]
         assert decision["explanation"]["en"]
 
+    def test_notes_are_objects_with_a_kind_and_each_language_apart(self, api: httpx.Client, make_key: KeyMaker) -> None:
+        """CONTRACT (rev. 2026-11-30): a note is {kind, fi, en}, not one string holding both languages."""
+        key = make_key()
+        body = oeo_start(event_type="job_search_coaching")
+        body["customer"] = {"type": "jobseeker", "id": IDENTITY_CODE, "home_municipality": "091"}
+        response = api.post("/v1/events", json=body, headers=key)
+        assert response.status_code == 201, response.text
+        notes = response.json()["notes"]
+        assert [note["kind"] for note in notes] == ["interpretation"]
+        assert set(notes[0]) == {"kind", "fi", "en"}
+        assert notes[0]["fi"].startswith("Muun työllisyysalueen työnhakija voi osallistua")
+        assert notes[0]["en"].startswith("A jobseeker of another area may take part")
+        stored = api.get(f"/v1/decisions/{response.json()['decision_id']}", headers=key).json()
+        assert stored["notes"] == notes
+        assert response.json()["cost_group"] == "external"
+
     def test_same_event_again_answers_the_first_decision(
         self, api: httpx.Client, make_key: KeyMaker, database_url: str
     ) -> None:

@@ -369,6 +369,23 @@ class TestScope:
             assert visitor.get(f"/ui/decisions/{decision['decision_id']}").status_code == 200
             assert decision["decision_id"] in visitor.get("/ui/decisions").text
 
+    def test_a_note_is_shown_in_the_users_language_only(
+        self, visitor: Visitor, api: httpx.Client, make_key: KeyMaker, make_user: UserMaker
+    ) -> None:
+        body = oeo_start(event_type="job_search_coaching")
+        body["customer"] = {"type": "jobseeker", "id": "131052-308T", "home_municipality": "091"}
+        decision = api.post("/v1/events", json=body, headers=make_key()).json()
+        visitor.login(*make_user("auditor", role="auditor"))
+        finnish = visitor.get(f"/ui/decisions/{decision['decision_id']}").text
+        visitor.get("/ui/lang/en")
+        english = visitor.get(f"/ui/decisions/{decision['decision_id']}").text
+        # The auditor's page also shows the decision's JSON in the chain link: look at the list.
+        assert "<li>Muun työllisyysalueen työnhakija voi osallistua" in finnish
+        assert "<li>A jobseeker of another area" not in finnish
+        assert "<li>A jobseeker of another area may take part" in english
+        assert "<li>Muun työllisyysalueen" not in english
+        assert "<li>interpretation:" not in finnish + english
+
     def test_a_coachs_reads_in_the_ui_are_in_the_access_log(
         self, new_visitor: VisitorMaker, api: httpx.Client, make_key: KeyMaker, make_user: UserMaker
     ) -> None:
