@@ -220,8 +220,8 @@ def count_rows(database_url: str, table: str = "decisions") -> int:
 
 
 def cases_dir() -> Path:
-    """Where the golden cases are."""
-    return Path(__file__).parent / "cases"
+    """Where the golden cases are: beside the rules they test."""
+    return REPOSITORY / "rules" / "cases"
 
 
 def rules_with_version(target: Path, version: str) -> Path:

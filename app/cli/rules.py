@@ -77,10 +77,15 @@ def rules_verify(args: argparse.Namespace, settings: Settings) -> int:
 def rules_test(args: argparse.Namespace, settings: Settings) -> int:
     from pathlib import Path
 
-    from app.rules.cases import CASES_DIR, load_cases, run_cases
+    from app.rules.cases import CASES_FOLDER, load_cases, run_cases
+    from app.rules.model import RulesError
 
+    try:
+        cases = load_cases(Path(args.cases) if args.cases else settings.rules_dir / CASES_FOLDER)
+    except RulesError as error:
+        print(f"cases are not valid: {error}", file=sys.stderr)
+        return 1
     rules, engine = _loaded(settings)
-    cases = load_cases(Path(args.cases) if args.cases else CASES_DIR)
     versions = args.version or [r.version for r in rules.rulesets]
     report = run_cases(cases, rules, engine, versions)
     for name, problems in report.failures.items():
@@ -171,7 +176,7 @@ def register(commands: Commands) -> None:
         "verify", help="walk every point of every version's input domain: exactly one rule each"
     ).set_defaults(run=rules_verify)
     test = rules.add_parser("test", help="run the golden cases; report rules without a case")
-    test.add_argument("--cases", help="a folder of case files (default tests/cases)")
+    test.add_argument("--cases", help="a folder of case files (default: cases/ in the rules folder)")
     test.add_argument("--version", action="append", help="check coverage of this version only (repeatable)")
     test.set_defaults(run=rules_test)
     compare = rules.add_parser("diff", help="every point of the domain whose outcome differs between two versions")

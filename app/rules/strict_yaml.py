@@ -28,11 +28,36 @@ def _mapping_without_duplicates(loader: _StrictLoader, node: yaml.MappingNode) -
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates)
 
 
-def read_yaml(path: Path) -> Any:
-    """Parse one YAML file, refusing duplicate keys; errors name the file and the rule."""
+class Located(dict[Any, Any]):
+    """A mapping that knows its line in the file (1-based), and each of its keys' lines."""
+
+    line: int
+    key_lines: dict[Any, int]
+
+
+class _LocatingLoader(_StrictLoader):
+    """The strict loader, keeping where each mapping and each key is, for errors a person can find."""
+
+
+def _located_mapping(loader: _LocatingLoader, node: yaml.MappingNode) -> Located:
+    mapping = Located(_mapping_without_duplicates(loader, node))
+    mapping.line = node.start_mark.line + 1
+    mapping.key_lines = {loader.construct_object(key): key.start_mark.line + 1 for key, _ in node.value}
+    return mapping
+
+
+_LocatingLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _located_mapping)
+
+
+def read_yaml(path: Path, *, located: bool = False) -> Any:
+    """Parse one YAML file, refusing duplicate keys; errors name the file and the rule.
+
+    With `located`, every mapping is a `Located` that knows its line and its keys' lines.
+    """
+    loader = _LocatingLoader if located else _StrictLoader
     try:
         with path.open(encoding="utf-8") as stream:
-            return yaml.load(stream, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader
+            return yaml.load(stream, Loader=loader)  # noqa: S506 - a SafeLoader
     except OSError as error:
         raise RulesError(f"{path}: {error}") from error
     except yaml.YAMLError as error:

@@ -209,3 +209,18 @@ def test_verify_and_test_commands_pass_on_the_shipped_rules() -> None:
     tested = reitti("rules", "test", env={})
     assert tested.returncode == 0, tested.stdout
     assert " 0 failed" in tested.stdout
+
+
+def test_rules_test_reads_the_cases_beside_the_rules_it_is_given(tmp_path: Path) -> None:
+    """No tests/ folder needed: the cases travel with the rules (REITTI_RULES_DIR, the image's /app/rules)."""
+    rules_dir = tmp_path / "rules"
+    shutil.copytree(REPOSITORY / "rules", rules_dir)
+    oeo_cases = rules_dir / "cases" / "4.5-oeo.yaml"
+    text = oeo_cases.read_text(encoding="utf-8")
+    oeo_cases.write_text(text.replace("    handler:", "    handlr:", 1), encoding="utf-8")
+    line = text[: text.index("    handler:")].count("\n") + 1
+    tested = reitti("rules", "test", env={"REITTI_RULES_DIR": str(rules_dir)})
+    assert tested.returncode == 1
+    [message] = tested.stderr.strip().splitlines()
+    assert message.startswith(f"cases are not valid: {oeo_cases}: line {line}: ")
+    assert "unknown key(s) handlr" in message
