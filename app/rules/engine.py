@@ -1,6 +1,6 @@
 """The rules engine: durable-rules, contained. The only module that imports `durable`.
 
-Measured hazards shape this module (see shared/notes/durable-rules.md): the stock Host
+Measured hazards shape this module (see docs/durable-rules.md): the stock Host
 runs timer threads that sometimes take the action themselves, a session shared across
 threads gives wrong answers, more than 1,024 live sessions raise MemoryError, and state
 leaks between posts on one session. So: a host without background threads, one lock

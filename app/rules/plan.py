@@ -89,11 +89,11 @@ def load_sections(path: Path | str) -> dict[str, PlanSection]:
 def render_sections(sections: dict[str, PlanSection]) -> str:
     """Render sections as the committed YAML file, header comment included."""
     header = (
-        "# The plan's citable sections: derived from ../shared/seed/jarjestamissuunnitelma.txt\n"
+        "# The plan's citable sections: derived from docs/jarjestamissuunnitelma.txt\n"
         "# by app/rules/plan.py (derive_sections), in plan order, ids in the notation CATALOGUE.md cites.\n"
         "# Do not edit by hand: tests/rules/test_plan_sections.py re-derives it and fails on any difference.\n"
-        '# Regenerate: python -c "from pathlib import Path; from app.plan import derive_sections,\n'
-        "#   render_sections; p = Path('../shared/seed/jarjestamissuunnitelma.txt');\n"
+        '# Regenerate: python -c "from pathlib import Path; from app.rules.plan import derive_sections,\n'
+        "#   render_sections; p = Path('docs/jarjestamissuunnitelma.txt');\n"
         "#   Path('rules/plan_sections.yaml').write_text(render_sections(derive_sections(\n"
         "#   p.read_text(encoding='utf-8'))), encoding='utf-8')\"\n"
     )

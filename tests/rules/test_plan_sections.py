@@ -5,19 +5,17 @@ from pathlib import Path
 
 import pytest
 
-from app.rules.plan import PlanSection, derive_sections, load_sections
+from app.rules.plan import PlanSection, derive_sections, load_sections, render_sections
 
 ROOT = Path(__file__).resolve().parents[2]
-PLAN = ROOT / "../shared/seed/jarjestamissuunnitelma.txt"
-CATALOGUE = ROOT / "../shared/domain/CATALOGUE.md"
+PLAN = ROOT / "docs/jarjestamissuunnitelma.txt"
+CATALOGUE = ROOT / "docs/CATALOGUE.md"
 COMMITTED = ROOT / "rules/plan_sections.yaml"
 
 # Citations in CATALOGUE.md that name no section of the plan, each with what it should say.
-# The catalogue lives outside this repository; when it is corrected, this test fails until
-# the entry is removed.
-KNOWN_CATALOGUE_ERRORS = {
-    "2.2.3 c": "2.2.3 (ostopalvelu c): the first list of 2.2.3 has only a and b (§4.7)",
-}
+# When the catalogue is corrected, this test fails until the entry is removed. The revision
+# of 2026-11-30 no longer cites `2.2.3 c` (it says 2.2.3 ostopalvelu c): none is known now.
+KNOWN_CATALOGUE_ERRORS: dict[str, str] = {}
 
 # A citation: a section number (never the catalogue's own `§4.1`, a date or a code such as
 # 422), then a letter (`2.2.1 a`), a parenthesised qualifier (`2.4 (keskitetty a)`,
@@ -105,6 +103,23 @@ def test_committed_sections_are_what_the_plan_derives(derived: dict[str, PlanSec
     assert list(committed) == list(derived), "ids or their order differ: regenerate the file"
     for section_id, section in derived.items():
         assert committed[section_id] == section, f"section {section_id} differs from the plan"
+    assert render_sections(derived) == COMMITTED.read_text(encoding="utf-8"), "regenerate the file"
+
+
+def test_the_repository_stands_on_its_own() -> None:
+    """Nothing names a path outside the repository: the plan, catalogue and notes are in docs/."""
+    assert all(path.resolve().is_relative_to(ROOT) and path.is_file() for path in (PLAN, CATALOGUE))
+    outside = re.compile(r"\.\./(?:\.\./)*shared\b|\bshared/(?:seed|domain|notes)/|/work/")
+    files = [ROOT / name for name in ("Makefile", "Dockerfile", "README.md", "pyproject.toml")]
+    for folder in ("app", "tests", "bench", "rules", "docs", "migrations"):
+        files += [p for p in (ROOT / folder).rglob("*") if p.suffix in {".py", ".md", ".yaml", ".html", ".lua", ".txt"}]
+    found = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for path in files
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if outside.search(line) and path != Path(__file__).resolve()
+    ]
+    assert found == []
 
 
 def test_every_numbered_heading_of_the_plan_is_a_section(derived: dict[str, PlanSection]) -> None:
