@@ -20,11 +20,16 @@ run: $(BIN)/reitti
 	$(BIN)/reitti db upgrade
 	$(BIN)/reitti serve --host 127.0.0.1 --port 8000
 
-# The machine's PostgreSQL, started if it is not running (trust auth on 127.0.0.1:5432).
+# The machine's PostgreSQL, started if it is not running (trust auth on 127.0.0.1:5432). When it
+# cannot be reached nor started (no server, no cluster, no binaries), one line says what to do.
+PG_READY = pg_isready -q -h 127.0.0.1 -p 5432 >/dev/null 2>&1
+PG_START = v=$$(ls /etc/postgresql 2>/dev/null | sort -V | tail -n 1); test -n "$$v" \
+  && pg_ctlcluster --skip-systemctl-redirect "$$v" main start >/dev/null 2>&1 \
+  && for i in $$(seq 1 30); do $(PG_READY) && break; sleep 1; done
+PG_HELP = the tests and benchmarks need PostgreSQL answering on 127.0.0.1:5432 (trust auth, user postgres): \
+  install it (apt-get install postgresql) or start it, then run make again
 postgres:
-	@pg_isready -q -h 127.0.0.1 -p 5432 || pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start
-	@for i in $$(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && exit 0; sleep 1; done; \
-	  echo "PostgreSQL is not answering on 127.0.0.1:5432"; exit 1
+	@$(if $(shell $(PG_READY) || { $(PG_START); }; $(PG_READY) && echo up),:,$(error $(PG_HELP)))
 
 # Debian's Chromium for the browser tests: Playwright drives it and downloads no browser of its own.
 chromium:
