@@ -51,8 +51,14 @@ class EventIn(BaseModel):
     _occurred_at_in_range = field_validator("occurred_at")(_in_utc_range)
 
 
+# The decision and its parts are values: made once by routing, never changed on the way to storage or a page.
+Frozen = ConfigDict(frozen=True)
+
+
 class UnitOut(BaseModel):
     """A unit as a decision names it."""
+
+    model_config = Frozen
 
     unit: str
     kind: str
@@ -70,12 +76,16 @@ class CustomershipOut(UnitOut):
 class TaskOut(BaseModel):
     """A task assigned to a unit."""
 
+    model_config = Frozen
+
     task: str
     unit: str
 
 
 class RuleRef(BaseModel):
     """The rule that decided, and the rule set it belongs to."""
+
+    model_config = Frozen
 
     id: str
     ruleset: str
@@ -85,12 +95,16 @@ class RuleRef(BaseModel):
 class Texts(BaseModel):
     """A text in Finnish and English."""
 
+    model_config = Frozen
+
     fi: str
     en: str
 
 
 class NoteOut(BaseModel):
     """A note on a decision: its kind (`interpretation` marks a reading of the plan), in Finnish and English."""
+
+    model_config = Frozen
 
     kind: str = Field(description="interpretation, info, …")
     fi: str
@@ -99,6 +113,8 @@ class NoteOut(BaseModel):
 
 class DecisionOut(BaseModel):
     """A routing decision (CONTRACT.md, "The decision")."""
+
+    model_config = Frozen
 
     decision_id: str
     event_id: str

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from app.db import make_engine, make_sessions
+from app.decisions.store import decision_values
 from app.models import Decision
 from app.rules.engine import RuleEngine
 from app.rules.loader import load_rules
@@ -45,30 +46,8 @@ def main() -> None:
                 for number in range(start, min(start + 5000, args.decisions)):
                     _, event = sample[number % len(sample)]
                     decision = decide(event, engine=engine, registry=rules.registry)
-                    session.add(
-                        Decision(
-                            decision_id=decision["decision_id"],
-                            client="bench",
-                            event_id=f"e{number}",
-                            request_sha256="0" * 64,
-                            event_type=event.event_type.code,
-                            customer_type=event.customer_type.value,
-                            customer_pseudonym=event.customer_pseudonym,
-                            home_municipality=event.home_municipality,
-                            occurred_at=event.occurred_at,
-                            decided_at=event.occurred_at,
-                            handler_unit=decision["handler"]["unit"],
-                            provider_unit=decision["provider"]["unit"],
-                            customership_unit=(decision["customership"] or {}).get("unit"),
-                            customership_role=(decision["customership"] or {}).get("role"),
-                            cost_group=decision["cost_group"],
-                            rule_id=decision["rule"]["id"],
-                            ruleset_version=decision["rule"]["ruleset"],
-                            ruleset_sha256=decision["rule"]["ruleset_sha256"],
-                            decision=decision,
-                            event=event.normalised(),
-                        )
-                    )
+                    values = decision_values(client="bench", event=event, fingerprint="0" * 64, decision=decision)
+                    session.add(Decision(**{**values, "event_id": f"e{number}", "decided_at": event.occurred_at}))
         print(f"logged {args.decisions:,} decisions in {time.perf_counter() - started:.1f} s")
         read, _ = make_sessions(make_engine(url))
         for candidate, how in ((rules.rulesets[0], "own version: decided once"), (rules.rulesets[1], "decided twice")):

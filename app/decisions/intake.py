@@ -8,14 +8,13 @@ the submission to its writer thread, the UI stores it in its own transaction.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from app.decisions.store import Submission, request_fingerprint
 from app.rules.engine import RuleEngine
 from app.rules.events import read_event
 from app.rules.model import Rules
 from app.rules.routing import decide
-from app.schemas import EventIn
+from app.schemas import DecisionOut, EventIn
 
 log = logging.getLogger("reitti")
 
@@ -28,14 +27,14 @@ def prepare(body: EventIn, *, client: str, rules: Rules, engine: RuleEngine, pse
     return Submission(client, event, fingerprint, decision)
 
 
-def log_new(submission: Submission, decision: dict[str, Any]) -> None:
+def log_new(submission: Submission, decision: DecisionOut) -> None:
     """One line for the operator per new decision: never the customer, only what routed it."""
     log.info(
         "decision %s: event_type=%s rule=%s ruleset=%s handler=%s client=%s",
-        decision["decision_id"],
+        decision.decision_id,
         submission.event.event_type.code,
-        decision["rule"]["id"],
-        decision["rule"]["ruleset"],
-        decision["handler"]["unit"],
+        decision.rule.id,
+        decision.rule.ruleset,
+        decision.handler.unit,
         submission.client,
     )

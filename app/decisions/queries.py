@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator, Sequence
-from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
@@ -28,6 +27,7 @@ from app.models import (
 )
 from app.schemas import (
     DecisionFilters,
+    DecisionOut,
     DecisionQuery,
     decode_cursor,
 )
@@ -77,9 +77,9 @@ def visible_decision(session: Session, principal: Principal, decision_id: str) -
     return row
 
 
-def get_decision(session: Session, principal: Principal, decision_id: str) -> dict[str, Any]:
+def get_decision(session: Session, principal: Principal, decision_id: str) -> DecisionOut:
     """One decision; 404 also when it exists but the principal may not see it."""
-    return visible_decision(session, principal, decision_id).decision
+    return DecisionOut.model_validate(visible_decision(session, principal, decision_id).decision)
 
 
 def get_link(session: Session, principal: Principal, decision_id: str) -> tuple[ChainLink, str]:
@@ -112,11 +112,11 @@ def _filtered(query: Select[Decision], filters: DecisionFilters) -> Select[Decis
 
 def list_decisions(
     session: Session, principal: Principal, filters: DecisionQuery
-) -> tuple[Sequence[dict[str, Any]], str | None]:
+) -> tuple[Sequence[DecisionOut], str | None]:
     """A page of decisions, newest first, and the cursor of the next page (None at the end)."""
     query = _filtered(_scoped(select(Decision), principal), filters)
     rows, next_cursor = newest_first(session, query, Decision.seq, cursor=filters.cursor, limit=filters.limit)
-    return [row.decision for row in rows], next_cursor
+    return [DecisionOut.model_validate(row.decision) for row in rows], next_cursor
 
 
 def selection(principal: Principal, filters: DecisionFilters, before: int | None) -> Select[Decision]:

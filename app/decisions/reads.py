@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -18,7 +17,7 @@ from app.audit import access_log
 from app.db import Transaction
 from app.decisions import overrides, queries, stats
 from app.models import AccessAction, ChainLink, Override
-from app.schemas import DecisionFilters, DecisionQuery, DecisionStats
+from app.schemas import DecisionFilters, DecisionOut, DecisionQuery, DecisionStats
 
 
 @dataclass(frozen=True)
@@ -30,7 +29,7 @@ class Reader:
     transaction: Transaction
 
 
-def read_decision(reader: Reader, decision_id: str) -> dict[str, Any]:
+def read_decision(reader: Reader, decision_id: str) -> DecisionOut:
     """One decision the reader may see (404 otherwise, logged as a probe)."""
     with access_log.logged_read(reader.transaction, reader.principal, AccessAction.decision, decision_id) as read:
         decision = queries.get_decision(reader.session, reader.principal, decision_id)
@@ -54,7 +53,7 @@ def read_overrides(reader: Reader, decision_id: str) -> Sequence[tuple[Override,
     return found
 
 
-def read_page(reader: Reader, filters: DecisionQuery) -> tuple[Sequence[dict[str, Any]], str | None]:
+def read_page(reader: Reader, filters: DecisionQuery) -> tuple[Sequence[DecisionOut], str | None]:
     """A page of the decisions the reader may see, newest first, and the next page's cursor."""
     items, next_cursor = queries.list_decisions(reader.session, reader.principal, filters)
     access_log.log_read(reader.transaction, reader.principal, AccessAction.list, rows=len(items), filters=filters)

@@ -23,6 +23,7 @@ from app.models import (
 )
 from app.rules.events import ValidEvent
 from app.schemas import (
+    DecisionOut,
     EventIn,
 )
 
@@ -44,10 +45,10 @@ class FirstStored(NamedTuple):
     event_id: str
     decision_id: str
     request_sha256: str
-    decision: dict[str, Any]
+    decision: DecisionOut
 
 
-def _replay(first: FirstStored, fingerprint: str) -> dict[str, Any]:
+def _replay(first: FirstStored, fingerprint: str) -> DecisionOut:
     """The first decision again, for a repeat with the same body; a different body is refused."""
     if first.request_sha256 != fingerprint:
         raise EventIdConflict(
@@ -57,10 +58,11 @@ def _replay(first: FirstStored, fingerprint: str) -> dict[str, Any]:
     return first.decision
 
 
-def decision_values(*, client: str, event: ValidEvent, fingerprint: str, decision: dict[str, Any]) -> dict[str, Any]:
-    """The columns of the decision log's row for a decision (its seq aside)."""
+def decision_values(*, client: str, event: ValidEvent, fingerprint: str, decision: DecisionOut) -> dict[str, Any]:
+    """The columns of the decision log's row for a decision (its seq aside); the decision serialised, once."""
+    customership = decision.customership
     return {
-        "decision_id": decision["decision_id"],
+        "decision_id": decision.decision_id,
         "client": client,
         "event_id": event.event_id,
         "request_sha256": fingerprint,
@@ -69,16 +71,16 @@ def decision_values(*, client: str, event: ValidEvent, fingerprint: str, decisio
         "customer_pseudonym": event.customer_pseudonym,
         "home_municipality": event.home_municipality,
         "occurred_at": event.occurred_at,
-        "decided_at": datetime.fromisoformat(decision["decided_at"]),
-        "handler_unit": decision["handler"]["unit"],
-        "provider_unit": decision["provider"]["unit"],
-        "customership_unit": (decision["customership"] or {}).get("unit"),
-        "customership_role": (decision["customership"] or {}).get("role"),
-        "cost_group": decision["cost_group"],
-        "rule_id": decision["rule"]["id"],
-        "ruleset_version": decision["rule"]["ruleset"],
-        "ruleset_sha256": decision["rule"]["ruleset_sha256"],
-        "decision": decision,
+        "decided_at": datetime.fromisoformat(decision.decided_at),
+        "handler_unit": decision.handler.unit,
+        "provider_unit": decision.provider.unit,
+        "customership_unit": customership.unit if customership else None,
+        "customership_role": customership.role if customership else None,
+        "cost_group": decision.cost_group,
+        "rule_id": decision.rule.id,
+        "ruleset_version": decision.rule.ruleset,
+        "ruleset_sha256": decision.rule.ruleset_sha256,
+        "decision": decision.model_dump(mode="json"),
         "event": event.normalised(),
     }
 
@@ -90,7 +92,7 @@ class Submission:
     client: str
     event: ValidEvent
     fingerprint: str
-    decision: dict[str, Any]
+    decision: DecisionOut
 
     @property
     def key(self) -> tuple[str, str]:
@@ -100,7 +102,7 @@ class Submission:
 
 # What storing one submission came to: (decision, True) when new, (the first decision, False)
 # on a replay, or the error that refuses it (a different body under a used event id).
-Stored = tuple[dict[str, Any], bool] | EventIdConflict
+Stored = tuple[DecisionOut, bool] | EventIdConflict
 
 
 def _insert_new(session: Session, rows: Sequence[dict[str, Any]]) -> set[str]:
@@ -121,10 +123,12 @@ def _first_stored(session: Session, keys: Iterable[tuple[str, str]]) -> dict[tup
     for client, event_id in keys:
         event_ids_by_client.setdefault(client, []).append(event_id)
     columns = [getattr(Decision, name) for name in FirstStored._fields]
-    found = {}
+    found: dict[tuple[str, str], FirstStored] = {}
     for client, event_ids in event_ids_by_client.items():
         query = select(*columns).where(Decision.client == client, Decision.event_id.in_(event_ids))
-        found.update({(client, row.event_id): FirstStored(*row) for row in session.execute(query)})
+        for event_id, decision_id, request_sha256, decision in session.execute(query):
+            first = FirstStored(event_id, decision_id, request_sha256, DecisionOut.model_validate(decision))
+            found[(client, event_id)] = first
     return found
 
 
@@ -149,18 +153,18 @@ def store(session: Session, submissions: Sequence[Submission]) -> list[Stored]:
     new = [r for r in rows if r["decision_id"] in inserted]
     chain.append_many(session, kind=RecordKind.decision, records=new)
     count_new(session, new)
-    taken = [key for key, s in first_here.items() if s.decision["decision_id"] not in inserted]
+    taken = [key for key, s in first_here.items() if s.decision.decision_id not in inserted]
     earlier = _first_stored(session, taken) if taken else {}
     outcomes: list[Stored] = []
     for submission in submissions:
         first = first_here[submission.key]
-        if first.decision["decision_id"] not in inserted:
+        if first.decision.decision_id not in inserted:
             stored = earlier[submission.key]
         elif submission is first:
             outcomes.append((first.decision, True))
             continue
         else:  # the same event twice in this batch: the second is a repeat of the first
-            stored = FirstStored(first.event.event_id, first.decision["decision_id"], first.fingerprint, first.decision)
+            stored = FirstStored(first.event.event_id, first.decision.decision_id, first.fingerprint, first.decision)
         try:
             outcomes.append((_replay(stored, submission.fingerprint), False))
         except EventIdConflict as conflict:
@@ -168,7 +172,7 @@ def store(session: Session, submissions: Sequence[Submission]) -> list[Stored]:
     return outcomes
 
 
-def submit(session: Session, submission: Submission) -> tuple[dict[str, Any], bool]:
+def submit(session: Session, submission: Submission) -> tuple[DecisionOut, bool]:
     """Store and chain one decided event: (decision, True) when new, (the first one, False) on replay."""
     (outcome,) = store(session, [submission])
     if isinstance(outcome, EventIdConflict):

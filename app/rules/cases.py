@@ -161,7 +161,7 @@ def run_case(case: Case, rules: Rules, engine: RuleEngine) -> tuple[int, dict[st
         return 422, {"errors": [{"loc": ["body", *e["loc"]], "msg": e["msg"]} for e in error.errors()]}
     except EventInvalid as error:
         return 422, error.extra()
-    return 201, decide(event, engine=engine, registry=rules.registry)
+    return 201, decide(event, engine=engine, registry=rules.registry).model_dump(mode="json")
 
 
 def mismatches(case: Case, status: int, answer: dict[str, Any]) -> list[str]:

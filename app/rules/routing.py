@@ -18,6 +18,7 @@ from app.errors import RoutingDefect
 from app.rules.engine import RuleEngine
 from app.rules.events import ValidEvent
 from app.rules.model import CustomershipSpec, CustomerType, Note, Registry, Rule, RuleSet, Unit, UnitRef
+from app.schemas import DecisionOut
 
 
 def new_decision_id() -> str:
@@ -117,17 +118,19 @@ def outcome(event: ValidEvent, rule: Rule, registry: Registry) -> dict[str, Any]
     }
 
 
-def decide(event: ValidEvent, *, engine: RuleEngine, registry: Registry) -> dict[str, Any]:
-    """Route one valid event: the whole decision, ready to store and return."""
+def decide(event: ValidEvent, *, engine: RuleEngine, registry: Registry) -> DecisionOut:
+    """Route one valid event: the whole decision, typed, ready to store and return."""
     rule = matching_rule(event, engine)
-    return {
-        "decision_id": new_decision_id(),
-        "event_id": event.event_id,
-        "event_type": event.event_type.code,
-        "occurred_at": event.occurred_at.isoformat(),
-        "decided_at": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-        **outcome(event, rule, registry),
-    }
+    return DecisionOut.model_validate(
+        {
+            "decision_id": new_decision_id(),
+            "event_id": event.event_id,
+            "event_type": event.event_type.code,
+            "occurred_at": event.occurred_at.isoformat(),
+            "decided_at": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            **outcome(event, rule, registry),
+        }
+    )
 
 
 def trace(event: ValidEvent) -> list[dict[str, Any]]:

@@ -57,7 +57,7 @@ def stored(write: Transaction, rules: Rules, engine: RuleEngine, body: EventIn) 
     with write() as session:
         decision, created = store.submit(session, submission)
     assert created
-    return str(decision["decision_id"])
+    return decision.decision_id
 
 
 def access_entries(read: Any) -> list[AccessEntry]:
@@ -74,7 +74,7 @@ class TestReads:
         decision_id = stored(write, rules, rule_engine, event("r1"))
         with read() as session:  # type: ignore[operator]
             decision = reads.read_decision(reads.Reader(KEMPELE_COACH, session, write), decision_id)
-            assert decision["decision_id"] == decision_id
+            assert decision.decision_id == decision_id
             (entry,) = access_entries(read)
         assert (entry.key_name, entry.action, entry.decision_id, entry.rows) == (
             "ui:kaisa", AccessAction.decision.value, decision_id, 1,
@@ -150,4 +150,4 @@ class TestIntake:
         with write() as session:
             repeated, created_again = store.submit(session, again)
         assert (created, created_again) == (True, False)
-        assert repeated["decision_id"] == decision["decision_id"]
+        assert repeated.decision_id == decision.decision_id

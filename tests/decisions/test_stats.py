@@ -30,7 +30,7 @@ from app.rules.engine import RuleEngine
 from app.rules.events import read_event
 from app.rules.model import Rules
 from app.rules.routing import decide, new_decision_id
-from app.schemas import DecisionFilters, EventIn, OverrideIn
+from app.schemas import DecisionFilters, DecisionOut, EventIn, OverrideIn
 from app.time import FINNISH_TIME
 from tests.conftest import empty_the_log
 
@@ -95,7 +95,7 @@ def random_submissions(rules: Rules, engine: RuleEngine, rng: random.Random, cou
         }
     )
     event = read_event(body, rules, pseudonym_key=b"k")
-    decision = decide(event, engine=engine, registry=rules.registry)
+    document = decide(event, engine=engine, registry=rules.registry).model_dump(mode="json")
     made = []
     for number in range(count):
         decided = moment(rng)
@@ -114,16 +114,18 @@ def random_submissions(rules: Rules, engine: RuleEngine, rng: random.Random, cou
                 rng.choice(CLIENTS),
                 varied,
                 f"fingerprint-{number}",
-                {
-                    **decision,
-                    "decision_id": new_decision_id(),
-                    "event_id": varied.event_id,
-                    "decided_at": decided.isoformat(),
-                    "handler": {**decision["handler"], "unit": rng.choice(HANDLERS)},
-                    "provider": {**decision["provider"], "unit": rng.choice(PROVIDERS)},
-                    "customership": customership and {**decision["customership"], "unit": customership},
-                    "rule": {**decision["rule"], "id": rule_id, "ruleset": ruleset},
-                },
+                DecisionOut.model_validate(
+                    {
+                        **document,
+                        "decision_id": new_decision_id(),
+                        "event_id": varied.event_id,
+                        "decided_at": decided.isoformat(),
+                        "handler": {**document["handler"], "unit": rng.choice(HANDLERS)},
+                        "provider": {**document["provider"], "unit": rng.choice(PROVIDERS)},
+                        "customership": customership and {**document["customership"], "unit": customership},
+                        "rule": {**document["rule"], "id": rule_id, "ruleset": ruleset},
+                    }
+                ),
             )
         )
     return made
@@ -143,9 +145,9 @@ def random_log(write: Writer, rules: Rules, engine: RuleEngine, rng: random.Rand
         for overridden in rng.sample(submissions, count // 6):
             with write() as session:
                 for _ in range(rng.choice((1, 1, 2))):
-                    handler = rng.choice([unit for unit in HANDLERS if unit != overridden.decision["handler"]["unit"]])
+                    handler = rng.choice([unit for unit in HANDLERS if unit != overridden.decision.handler.unit])
                     body = OverrideIn(handler=handler, reason=OverrideReason.other)
-                    decision_id = overridden.decision["decision_id"]
+                    decision_id = overridden.decision.decision_id
                     record_override(session, ADMIN, decision_id=decision_id, body=body, registry=rules.registry)
 
 

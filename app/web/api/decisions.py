@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
@@ -39,10 +39,10 @@ log = logging.getLogger("reitti")
 router = APIRouter(responses=problem_responses(401, 403, 422, 500, 503))
 
 
-def stamp_ruleset(response: Response, decision: dict[str, Any]) -> None:
+def stamp_ruleset(response: Response, decision: DecisionOut) -> None:
     """Name the decision's rule set in the response headers."""
-    response.headers["Reitti-Ruleset"] = decision["rule"]["ruleset"]
-    response.headers["Reitti-Ruleset-Sha256"] = decision["rule"]["ruleset_sha256"]
+    response.headers["Reitti-Ruleset"] = decision.rule.ruleset
+    response.headers["Reitti-Ruleset-Sha256"] = decision.rule.ruleset_sha256
 
 
 # Before /v1/decisions/{decision_id}, which would otherwise take "stats" for an id.
@@ -59,7 +59,7 @@ def get_decision(decision_id: str, response: Response, reader: ReaderDep) -> Dec
     """One decision, if this key may see it (404 otherwise, so existence does not leak)."""
     decision = reads.read_decision(reader, decision_id)
     stamp_ruleset(response, decision)
-    return DecisionOut.model_validate(decision)
+    return decision
 
 
 @router.get(
@@ -82,7 +82,7 @@ def list_decisions(
         disposition = {"Content-Disposition": 'attachment; filename="decisions.csv"'}
         return StreamingResponse(lines, media_type="text/csv; charset=utf-8", headers=disposition)
     items, next_cursor = reads.read_page(reader, filters)
-    return DecisionPage(items=[DecisionOut.model_validate(d) for d in items], next_cursor=next_cursor)
+    return DecisionPage(items=list(items), next_cursor=next_cursor)
 
 
 @router.get("/v1/decisions/{decision_id}/link", tags=["audit"], responses=problem_responses(404))

@@ -59,6 +59,6 @@ async def post_event(
     if created:
         intake.log_new(submission, decision)
     response.status_code = 201 if created else 200
-    response.headers["Location"] = f"/v1/decisions/{decision['decision_id']}"
+    response.headers["Location"] = f"/v1/decisions/{decision.decision_id}"
     stamp_ruleset(response, decision)
-    return DecisionOut.model_validate(decision)
+    return decision

@@ -34,7 +34,7 @@ from app.decisions import queries, reads
 from app.errors import InvalidQuery
 from app.models import AccessAction, ChainLink, Role
 from app.rules.model import Rules
-from app.schemas import AccessQuery, CheckpointQuery, DecisionQuery
+from app.schemas import AccessQuery, CheckpointQuery, DecisionOut, DecisionQuery
 from app.web.deps import ReadSessionDep, RulesDep, services
 from app.web.ui.auth import AuditorDep, check_csrf, reader
 from app.web.ui.forms import day_bounds, parse_day, unit_choices
@@ -142,7 +142,7 @@ def _render_log(
     request: Request, session: Session, user: WebUser, rules: Rules, language: str, search: Search
 ) -> HTMLResponse:
     t = Translator(language, rules.registry)
-    items: Sequence[dict[str, Any]] = []
+    items: Sequence[DecisionOut] = []
     next_cursor = None
     if search.query is not None and not search.errors:
         try:
@@ -156,7 +156,7 @@ def _render_log(
         status=422 if search.errors else 200,
         search=search,
         items=items,
-        customers=queries.customers_of(session, [d["decision_id"] for d in items]) if items else {},
+        customers=queries.customers_of(session, [d.decision_id for d in items]) if items else {},
         next_cursor=next_cursor,
         paged=search.query is not None and search.query.cursor is not None,
         **_choices(rules, t),

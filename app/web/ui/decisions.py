@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request, Response
@@ -25,7 +24,7 @@ from app.errors import (
 )
 from app.models import ChainLink, OverrideReason
 from app.rules.model import Rules
-from app.schemas import DecisionQuery, OverrideIn
+from app.schemas import DecisionOut, DecisionQuery, OverrideIn
 from app.web.deps import ReadSessionDep, RulesDep, WriteTransactionDep
 from app.web.ui.auth import OverriderDep, UserDep, check_csrf, reader
 from app.web.ui.forms import day_bounds, parse_day, unit_choices
@@ -72,13 +71,14 @@ def _decision_page(
     reading = reader(request, user, session)
     decision = reads.read_decision(reading, decision_id)
     t = Translator(language, rules.registry)
-    ruleset = rules.version(decision["rule"]["ruleset"])
+    ruleset = rules.version(decision.rule.ruleset)
     customer = queries.customers_of(session, [decision_id]).get(decision_id)
     overrides = reads.read_overrides(reading, decision_id)
     show_link = user.role in roles.AUDIT
     link = _link_or_none(reading, decision_id) if show_link else None
     may_override = user.role in roles.OVERRIDE
-    current = {"handler": decision["handler"]["unit"], "customership": (decision["customership"] or {}).get("unit")}
+    keeper = decision.customership.unit if decision.customership else None
+    current = {"handler": decision.handler.unit, "customership": keeper}
     return render(
         request,
         "decision.html",
@@ -87,11 +87,10 @@ def _decision_page(
         d=decision,
         customer=customer,
         created="created" in request.query_params,
-        sections=[(s, rules.plan_sections[s]) for s in decision["basis"] if s in rules.plan_sections],
-        tasks=[(t.pick(ruleset.tasks[x["task"]]) if ruleset else x["task"], x["unit"]) for x in decision["tasks"]],
-        notes=[t.pick(note) for note in decision["notes"]],
-        stays=user.municipality is not None
-        and (decision["customership"] or {}).get("unit") == f"local-{user.municipality}",
+        sections=[(s, rules.plan_sections[s]) for s in decision.basis if s in rules.plan_sections],
+        tasks=[(t.pick(ruleset.tasks[x.task]) if ruleset else x.task, x.unit) for x in decision.tasks],
+        notes=[t.pick(note) for note in decision.notes],
+        stays=user.municipality is not None and keeper == f"local-{user.municipality}",
         overrides=overrides,
         overridden="overridden" in request.query_params,
         override_form=(override_form or OverrideForm()) if may_override else None,
@@ -206,7 +205,7 @@ def decisions_page(
     after, before = day_bounds(
         parse_day(occurred_from, errors, "occurred_from", t), parse_day(occurred_to, errors, "occurred_to", t)
     )
-    items: Sequence[dict[str, Any]] = []
+    items: Sequence[DecisionOut] = []
     next_cursor = None
     if not errors:
         try:
@@ -232,7 +231,7 @@ def decisions_page(
         user=user,
         status=422 if errors else 200,
         items=items,
-        customers=queries.customers_of(session, [d["decision_id"] for d in items]) if items else {},
+        customers=queries.customers_of(session, [d.decision_id for d in items]) if items else {},
         filters=filters,
         errors=errors,
         event_types=event_type_picker(rules, t),

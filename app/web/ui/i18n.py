@@ -12,11 +12,11 @@ import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 
-from app.rules.model import Condition, Registry, Texts
+from app.rules.model import Condition, Registry
 
 LANGUAGES = ("fi", "en")
 DEFAULT_LANGUAGE = "fi"
@@ -44,6 +44,16 @@ def catalogue(language: str) -> Mapping[str, str]:
     return messages
 
 
+class Bilingual(Protocol):
+    """A text in Finnish and English: the rules' texts, a decision's explanation and notes."""
+
+    @property
+    def fi(self) -> str: ...
+
+    @property
+    def en(self) -> str: ...
+
+
 @dataclass(frozen=True)
 class Translator:
     """The texts of one language, for one page."""
@@ -60,7 +70,7 @@ class Translator:
         """Whether the catalogue has the key (for optional texts, such as a field's hint)."""
         return key in catalogue(self.language)
 
-    def pick(self, texts: Texts | Mapping[str, str]) -> str:
+    def pick(self, texts: Bilingual | Mapping[str, str]) -> str:
         """The text in this language from a fi/en pair of the rules or of a decision."""
         return str(texts[self.language] if isinstance(texts, Mapping) else getattr(texts, self.language))
 

@@ -290,4 +290,4 @@ def route_event(
         return _render_route(request, user, page, status=409)
     if created:
         intake.log_new(submission, decision)
-    return redirect(f"/ui/decisions/{decision['decision_id']}?created")
+    return redirect(f"/ui/decisions/{decision.decision_id}?created")
