@@ -35,7 +35,7 @@ def with_ceiling(app: FastAPI) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with inner(app):
-            with app.state.write_sessions() as session:
+            with app.state.services.write_sessions() as session:
                 bench_metadata.create_all(session.connection())
             yield
 
@@ -43,7 +43,7 @@ def with_ceiling(app: FastAPI) -> FastAPI:
 
     @app.post("/bench/ceiling", status_code=201, include_in_schema=False)
     def ceiling(body: EventIn, request: Request) -> dict[str, str]:
-        with request.app.state.write_sessions() as session:
+        with request.app.state.services.write_sessions() as session:
             session.execute(insert(ceiling_rows).values(event_id=body.event_id, event_type=body.event_type))
         return {"event_id": body.event_id}
 
