@@ -6,21 +6,19 @@ HTTP: the API's and the UI's tests show the same behaviour through each surface.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, select
 
 from app.access.keys import Principal
-from app.db import Transaction, make_engine, make_sessions
+from app.db import Transaction, make_sessions
 from app.decisions import intake, reads, store
 from app.errors import EventInvalid, NotFound
 from app.models import AccessAction, AccessEntry, Role
 from app.rules.engine import RuleEngine
 from app.rules.model import Rules
 from app.schemas import DecisionQuery, EventIn
-from tests.conftest import empty_the_log
 
 KEMPELE_COACH = Principal(key_id=7, name="ui:kaisa", role=Role.coach, municipality="244")
 OULU_COACH = Principal(key_id=8, name="ui:olli", role=Role.coach, municipality="564")
@@ -37,14 +35,6 @@ def event(event_id: str, municipality: str = "244") -> EventIn:
             "customer": {"type": "jobseeker", "id": f"opaque-{event_id}", "home_municipality": municipality},
         }
     )
-
-
-@pytest.fixture
-def database(database_url: str) -> Iterator[Engine]:
-    engine = make_engine(database_url)
-    yield engine
-    engine.dispose()
-    empty_the_log(database_url)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ and asks both paths the same questions as random principals with random filters.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta, timezone
@@ -20,7 +20,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from app.access.keys import Principal
-from app.db import make_engine, make_sessions
+from app.db import make_sessions
 from app.decisions.counts import rebuild_counts
 from app.decisions.overrides import record_override
 from app.decisions.stats import decision_stats, stats_by_scan, stats_from_counts
@@ -32,7 +32,6 @@ from app.rules.model import Rules
 from app.rules.routing import decide, new_decision_id
 from app.schemas import DecisionFilters, DecisionOut, EventIn, OverrideIn
 from app.time import FINNISH_TIME
-from tests.conftest import empty_the_log
 
 CLIENTS = ("client-a", "client-b", "ui:kaisa")
 EVENT_TYPES = ("oeo.start", "job_placement", "work_trial")
@@ -60,14 +59,6 @@ ZONES = (FINNISH_TIME, UTC, timezone(timedelta(hours=-5)))
 ADMIN = Principal(key_id=0, name="test-admin", role=Role.admin, municipality=None)
 
 Writer = Callable[[], AbstractContextManager[Session]]
-
-
-@pytest.fixture
-def database(database_url: str) -> Iterator[Engine]:
-    engine = make_engine(database_url)
-    yield engine
-    engine.dispose()
-    empty_the_log(database_url)
 
 
 def finnish_midnight(day: date) -> datetime:

@@ -9,7 +9,6 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
 from typing import Any
 
-import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
@@ -24,15 +23,7 @@ from app.rules.events import read_event
 from app.rules.model import Rules
 from app.rules.routing import decide
 from app.schemas import EventIn
-from tests.conftest import chain_verifies, count_rows, empty_the_log
-
-
-@pytest.fixture
-def database(database_url: str) -> Iterator[Engine]:
-    engine = make_engine(database_url)
-    yield engine
-    engine.dispose()
-    empty_the_log(database_url)
+from tests.conftest import chain_verifies, count_rows
 
 
 def submission(rules: Rules, engine: RuleEngine, event_id: str, *, municipality: str = "244") -> Submission:
