@@ -19,6 +19,7 @@ from app.rules.engine import RuleEngine
 from app.rules.loader import load_rules
 from app.web.api import audit, decisions, events, operations, registry
 from app.web.deps import Services
+from app.web.docs import install_docs
 from app.web.middleware import BodyLimit, RulesetHeader
 from app.web.problems import document_problem_media_type, install_error_handlers
 from app.web.ui.site import install_ui
@@ -79,7 +80,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             engine.close()
             database.dispose()
 
-    app = FastAPI(title="Reitti", version="1", description=API_DESCRIPTION, lifespan=lifespan)
+    # /docs is ours (app/web/docs.py): Swagger UI from this server, not a CDN; no ReDoc, which is one.
+    app = FastAPI(
+        title="Reitti", version="1", description=API_DESCRIPTION, lifespan=lifespan, docs_url=None, redoc_url=None
+    )
     app.state.services = None  # until the lifespan opens them
     install_error_handlers(app)
     # In this order, the order of /openapi.json's paths.
@@ -87,6 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(endpoints.router)
     app.include_router(operations.router)
     install_ui(app)
+    install_docs(app)
     document_problem_media_type(app)
     app.add_middleware(RulesetHeader, fastapi_app=app)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)

@@ -9,18 +9,24 @@ from app.errors import BodyTooLarge
 from app.time import today_in_finland
 from app.web.problems import problem_response
 
+UI_POLICY = (
+    b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    b"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+
+# /docs (Swagger UI) fetches /openapi.json and, on "Try it out", the API itself: of this server only.
+DOCS_POLICY = UI_POLICY + b"; connect-src 'self'"
+
 SECURITY_HEADERS = [
-    (
-        b"content-security-policy",
-        b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
-        b"form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-    ),
+    (b"content-security-policy", UI_POLICY),
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"same-origin"),
     (b"cross-origin-opener-policy", b"same-origin"),
     (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
 ]
+
+DOCS_HEADERS = [(b"content-security-policy", DOCS_POLICY), *SECURITY_HEADERS[1:]]
 
 
 class BodyLimit:
@@ -101,21 +107,23 @@ class RulesetHeader:
 
 
 class SecurityHeaders:
-    """CSP without inline scripts, no framing, no sniffing, no caching of pages, for the UI."""
+    """CSP without inline scripts, no framing, no sniffing, no caching of pages, for the UI and /docs."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "") if scope["type"] == "http" else None
-        if path is None or not (path == "/" or path.startswith("/ui")):
+        docs = path is not None and (path == "/docs" or path.startswith("/docs/"))
+        if path is None or not (path == "/" or path.startswith("/ui") or docs):
             await self.app(scope, receive, send)
             return
+        added = DOCS_HEADERS if docs else SECURITY_HEADERS
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = [*message.get("headers", []), *SECURITY_HEADERS]
-                if not path.startswith("/ui/static/"):
+                headers = [*message.get("headers", []), *added]
+                if not path.startswith(("/ui/static/", "/docs/assets/")):
                     headers.append((b"cache-control", b"no-store"))
                 message = {**message, "headers": headers}
             await send(message)

@@ -10,6 +10,7 @@ from urllib.parse import quote
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import OperationalError
 from starlette.concurrency import run_in_threadpool
@@ -26,6 +27,8 @@ from app.web.ui.i18n import DEFAULT_LANGUAGE, catalogue
 from app.web.ui.render import HERE, here, redirect, render
 
 log = logging.getLogger("reitti")
+
+FAVICON = HERE / "static" / "favicon.ico"
 
 
 def _error_page(request: Request, error: Exception) -> Response:
@@ -59,6 +62,10 @@ def _error_page(request: Request, error: Exception) -> Response:
     return render(request, "error.html", user=user, status=status, headers=headers, key=key)
 
 
+def _favicon() -> FileResponse:
+    return FileResponse(FAVICON, media_type="image/x-icon")
+
+
 Handler = Callable[[Request, Any], Response | Awaitable[Response]]
 
 
@@ -80,6 +87,8 @@ def install_ui(app: FastAPI) -> None:
         app.include_router(pages.router)
     app.mount("/ui/static", StaticFiles(directory=HERE / "static"), name="ui-static")
     app.add_api_route("/", lambda: redirect("/ui"), include_in_schema=False)
+    # Browsers ask for /favicon.ico whatever the page links; the pages link the same file.
+    app.add_api_route("/favicon.ico", _favicon, methods=["GET", "HEAD"], include_in_schema=False)
     app.add_middleware(SecurityHeaders)
     for kind in (ReittiError, RequestValidationError, StarletteHTTPException, OperationalError, Exception):
         app.add_exception_handler(kind, _html_for_ui(app.exception_handlers[kind]))

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
 
 from app.config import REPOSITORY
@@ -78,6 +79,15 @@ def log_in(page: Page, server: Server, username: str, password: str) -> None:
     page.fill("#password", password)
     page.locator("main button[type=submit]").click()
     expect(page.locator("p.who")).to_be_visible()
+
+
+WCAG_21_AA = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}}
+
+
+def axe_violations(page: Page) -> list[str]:
+    """What axe-core finds against WCAG 2.1 AA on the page as it is now: rule, then the first elements."""
+    found = Axe().run(page, options=WCAG_21_AA).response["violations"]
+    return [f"{v['id']}: {[node['target'] for node in v['nodes']][:3]}" for v in found]
 
 
 def every_control_has_a_label(page: Page) -> list[str]:
@@ -502,3 +512,31 @@ class TestAuditPhone:
                 screenshot(page, request, name)
         finally:
             context.close()
+
+
+class TestApiDocs:
+    def test_docs_render_from_this_server_alone_under_the_csp_and_pass_axe(
+        self, browser: Browser, server: Server, request: pytest.FixtureRequest
+    ) -> None:
+        requested: list[str] = []
+        refused: list[str] = []
+        for width in (1280, 390):
+            context = browser.new_context(viewport={"width": width, "height": 900})
+            page = context.new_page()
+            page.on("request", lambda r: requested.append(r.url))
+            page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
+            try:
+                page.goto(f"{server.base_url}/docs")
+                expect(page.locator(".opblock").first).to_be_visible()
+                expect(page.locator(".info .title")).to_contain_text("Reitti")
+                post = page.locator(".opblock-post").first
+                post.locator(".opblock-summary-control").click()
+                post.locator(".try-out__btn").click()
+                expect(post.locator("textarea")).to_be_visible()
+                assert axe_violations(page) == []
+                screenshot(page, request, f"docs-{width}")
+            finally:
+                context.close()
+        assert requested
+        assert [url for url in requested if not url.startswith(server.base_url)] == []
+        assert refused == []

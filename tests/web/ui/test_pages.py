@@ -305,6 +305,64 @@ class TestSecurityHeaders:
         assert response.headers["location"] == "/ui"
 
 
+class TestApiDocs:
+    """/docs is Swagger UI served by this server: no CDN, no inline script, the UI's headers."""
+
+    def test_docs_reference_no_other_host_and_run_no_inline_script(self, server: Server) -> None:
+        response = httpx.get(f"{server.base_url}/docs")
+        assert response.status_code == 200
+        page = response.text
+        assert "SwaggerUIBundle" not in page  # started by a file, not inline
+        assert "<script>" not in page
+        assert " style=" not in page
+        assert "<style" not in page
+        assert not re.search(r"(?i)(https?:)?//[a-z0-9.-]+", page), "an external host in /docs"
+        assert 'data-url="/openapi.json"' in page
+
+    def test_every_asset_of_docs_loads_from_this_server(self, server: Server) -> None:
+        page = httpx.get(f"{server.base_url}/docs").text
+        assets = re.findall(r'(?:src|href)="([^"]+)"', page)
+        assert {"/docs/assets/swagger-ui-bundle.js", "/docs/assets/swagger-ui.css", "/ui/static/docs.js"} <= set(assets)
+        for asset in assets:
+            assert asset.startswith("/")
+            assert not asset.startswith("//")
+            response = httpx.get(f"{server.base_url}{asset}")
+            assert response.status_code == 200, asset
+            assert response.content, asset
+        script = httpx.get(f"{server.base_url}/ui/static/docs.js")
+        assert "javascript" in script.headers["content-type"]
+        assert "SwaggerUIBundle(" in script.text
+
+    def test_docs_and_their_assets_get_the_uis_security_headers(self, server: Server) -> None:
+        for path in ("/docs", "/docs/assets/swagger-ui-bundle.js", "/docs/assets/swagger-ui.css"):
+            headers = httpx.get(f"{server.base_url}{path}").headers
+            policy = headers["content-security-policy"]
+            assert "default-src 'none'" in policy
+            assert "script-src 'self'" in policy
+            assert "unsafe-inline" not in policy
+            assert "frame-ancestors 'none'" in policy
+            assert "connect-src 'self'" in policy  # to read /openapi.json and to try the API out
+            assert headers["x-content-type-options"] == "nosniff"
+            assert headers["x-frame-options"] == "DENY"
+        assert httpx.get(f"{server.base_url}/docs").headers["cache-control"] == "no-store"
+
+    def test_redoc_is_gone_and_the_openapi_document_lists_no_page(self, server: Server) -> None:
+        assert httpx.get(f"{server.base_url}/redoc").status_code == 404
+        response = httpx.get(f"{server.base_url}/openapi.json")
+        assert "content-security-policy" not in response.headers
+        paths = response.json()["paths"]
+        assert not [path for path in paths if path.startswith(("/docs", "/ui", "/favicon"))]
+
+
+class TestFavicon:
+    def test_the_favicon_is_served_and_linked(self, visitor: Visitor) -> None:
+        response = visitor.get("/favicon.ico")
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "image/x-icon"
+        assert response.content[:4] == b"\x00\x00\x01\x00"  # an ICO file
+        assert '<link rel="icon" href="/favicon.ico"' in visitor.get("/ui/login").text
+
+
 class TestRouteOverHttp:
     def test_the_decision_is_the_apis_with_the_coach_as_client_and_the_id_as_its_pseudonym(
         self, visitor: Visitor, make_user: UserMaker, database_url: str
