@@ -98,17 +98,18 @@ def _check_fact_values(fact: str, values: Sequence[Any], where: str, registry: R
 
 def load_registry(rules_dir: Path) -> Registry:
     """Read units, event types and municipalities."""
-    municipalities = _load_municipalities(rules_dir / "municipalities.yaml")
+    genitives: dict[str, str] = {}
+    municipalities = _load_municipalities(rules_dir / "municipalities.yaml", genitives)
     units = _load_units(rules_dir / "units.yaml", municipalities)
     vocabulary, integration_status, raw_types, where = _load_vocabulary(rules_dir / "event_types.yaml")
     registry = Registry(units, {}, integration_status, municipalities, vocabulary)
     event_types = {
         code: _load_event_type(code, raw, f"{where}: event type {code}", registry) for code, raw in raw_types.items()
     }
-    return Registry(units, event_types, integration_status, municipalities, vocabulary)
+    return Registry(units, event_types, integration_status, municipalities, vocabulary, genitives)
 
 
-def _load_municipalities(path: Path) -> dict[str, str]:
+def _load_municipalities(path: Path, genitives: dict[str, str] | None = None) -> dict[str, str]:
     entries = read_yaml(path)
     if not isinstance(entries, list):
         raise RulesError(f"{path}: expected a list of municipalities")
@@ -122,6 +123,8 @@ def _load_municipalities(path: Path) -> dict[str, str]:
             raise RulesError(f"{item.where}: duplicate code")
         result[code] = item.text("fi")
         item.text("sv")
+        if "genitive" in entry and genitives is not None:
+            genitives[code] = item.text("genitive")
         item.done()
     return result
 

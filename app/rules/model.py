@@ -121,6 +121,7 @@ class Registry:
     integration_status: tuple[str, ...]
     municipalities: Mapping[str, str]
     vocabulary: Mapping[str, AttributeSpec]
+    genitives: Mapping[str, str] = field(default_factory=dict)  # Finnish genitive by code, where kept
 
     def fact_domain(self, name: str) -> tuple[FactValue, ...] | None:
         """The values a fact can take, or None where it is open (a language code)."""

@@ -90,6 +90,21 @@ class Translator:
         """A municipality by its name (the registry keeps the Finnish one, used in English too)."""
         return self.registry.municipalities.get(code, code)
 
+    def genitive(self, code: str) -> str | None:
+        """A municipality's Finnish genitive ("Kempeleen"), for a sentence; None where the registry keeps none."""
+        return self.registry.genitives.get(code)
+
+    def municipality_scope(self, key: str, code: str) -> str:
+        """The message `key` about one municipality, with `{genitive}` and `{municipality}` filled in.
+
+        Finnish inflects a name in a sentence ("Kempeleen asukkaat"); where the registry keeps
+        no genitive for the municipality, `key`_plain says the same with the name as it is.
+        """
+        genitive = self.genitive(code)
+        if genitive is None:
+            return self(f"{key}_plain", municipality=self.municipality(code))
+        return self(key, municipality=self.municipality(code), genitive=genitive)
+
     def value(self, fact: str, value: Any) -> str:
         """A fact's value in words: yes/no, a choice's label, a municipality's or language's name."""
         if isinstance(value, bool):
@@ -111,7 +126,9 @@ class Translator:
         """A rule's condition in words, for 'required when …'."""
         parts = []
         for term in condition.terms:
-            values = self("conditions.or").join(self.value(term.fact, v) for v in term.values)
+            # Names of fields and of their values are quoted: mid-sentence they keep their capitals.
+            quoted = (self("conditions.quoted", text=self.value(term.fact, v)) for v in term.values)
+            values = self("conditions.or").join(quoted)
             key = "conditions.is_not" if term.negated else "conditions.is"
             parts.append(self(key, fact=self.fact(term.fact), values=values))
         if condition.any_of:

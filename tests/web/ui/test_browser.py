@@ -248,7 +248,7 @@ class TestFormErrors:
         page.fill("#customer_id", IDENTITY_CODE)
         page.get_by_role("button", name="Reititä", exact=True).click()
         expect(page.locator("#attr-own_production-error")).to_contain_text(
-            "Tämä tieto on pakollinen, kun Psykologinen arviointi on Ei."
+            "Tämä tieto on pakollinen, kun ”Psykologinen arviointi” on ”Ei”."
         )
         page.check("input[name=attr-own_production][value=true]")
         page.fill("#customer_id", IDENTITY_CODE)

@@ -29,7 +29,7 @@ from app.db import make_engine
 from app.models import AccessAction, Decision, Override, OverrideReason
 from app.rules.model import AttributeType, Rules
 from app.web.ui.auth import SESSION_COOKIE
-from app.web.ui.i18n import catalogue
+from app.web.ui.i18n import Translator, catalogue
 from tests.conftest import (
     TEST_PSEUDONYM_KEY,
     TEST_SESSION_SECRET,
@@ -515,6 +515,64 @@ class TestTexts:
                 if spec.type is AttributeType.choice:
                     for value in spec.values:
                         assert f"attributes.{name}.values.{value}" in messages, (language, name, value)
+
+
+class TestMunicipalityInASentence:
+    """Finnish inflects a name in a sentence: "Kempeleen asukkaat", never "Kunnan Kempele asukkaat"."""
+
+    AREA_GENITIVES = {
+        "564": "Oulun",
+        "072": "Hailuodon",
+        "139": "Iin",
+        "244": "Kempeleen",
+        "425": "Limingan",
+        "436": "Lumijoen",
+        "494": "Muhoksen",
+        "615": "Pudasjärven",
+        "859": "Tyrnävän",
+        "889": "Utajärven",
+        "785": "Vaalan",
+    }
+
+    def test_the_registry_keeps_the_genitive_of_every_municipality_of_the_area(self, rules: Rules) -> None:
+        for ruleset in rules.rulesets:
+            assert ruleset.area_municipalities == set(self.AREA_GENITIVES)
+        assert {code: rules.registry.genitives.get(code) for code in self.AREA_GENITIVES} == self.AREA_GENITIVES
+
+    def test_every_coachs_scope_names_the_municipality_in_the_genitive(self, rules: Rules) -> None:
+        fi, en = Translator("fi", rules.registry), Translator("en", rules.registry)
+        for code, genitive in self.AREA_GENITIVES.items():
+            text = fi.municipality_scope("decisions.scope_coach", code)
+            assert text.startswith(f"{genitive} asukkaita koskevat"), text
+            assert "Kunnan" not in text
+            assert f"residents of {rules.registry.municipalities[code]} " in en.municipality_scope(
+                "decisions.scope_coach", code
+            )
+
+    def test_a_municipality_without_a_genitive_is_named_as_it_is_in_a_sentence_that_takes_it(
+        self, rules: Rules
+    ) -> None:
+        assert "091" not in rules.registry.genitives
+        text = Translator("fi", rules.registry).municipality_scope("decisions.scope_coach", "091")
+        assert "joiden kotikunta on Helsinki," in text
+
+    def test_the_kempele_coachs_decision_list_says_kempeleen(self, visitor: Visitor, make_user: UserMaker) -> None:
+        visitor.login(*make_user("kempeleen"))
+        page = html.unescape(visitor.get("/ui/decisions").text)
+        assert "Kempeleen asukkaita koskevat ja sen omavalmentajien käsittelemät päätökset" in page
+        assert "Kunnan Kempele" not in page
+        visitor.get("/ui/lang/en")
+        assert "Decisions about residents of Kempele and those its coaches handle" in visitor.get("/ui/decisions").text
+
+    def test_names_of_fields_and_values_in_a_condition_are_quoted_not_lower_cased(
+        self, visitor: Visitor, make_user: UserMaker
+    ) -> None:
+        visitor.login(*make_user("ehto"))
+        page = html.unescape(visitor.get("/ui/route?event_type=career_guidance").text)
+        assert "Pakollinen, kun ”Psykologinen arviointi” on ”Ei”." in page
+        visitor.get("/ui/lang/en")
+        page = html.unescape(visitor.get("/ui/route?event_type=career_guidance").text)
+        assert "Required when “Psychological assessment” is “No”." in page
 
 
 class TestAccounts:
