@@ -5,6 +5,10 @@ A lettered item (`a.` … `m.`) is a section of its own: `2.2.1 d`. Some section
 lists that restart at "a."; the first is cited plainly, a later one by a qualifier word taken
 from its sub-heading (`2.2.3 (ostopalvelu c)`), and an unlettered list after lettered ones by
 the qualifier alone (`2.4 (ei-lakisääteinen)`).
+
+A section's text keeps the plan's lists: one block a line, a paragraph or a list item. An item
+of a bulleted list (•, o or - in the plan) starts with "- ", a lettered one with its letter
+("a. "); `blocks` reads them back for a page to show as lists.
 """
 
 import re
@@ -34,6 +38,10 @@ _TITLE_TAIL = re.compile(r"[\s.:;,]*(?:\s(?:sekä|ja|tai))?[\s.:;,]*$")
 # A line-end hyphen joins a compound ("Isku-" + "tiimiä") unless a conjunction follows
 # ("radio-, some-" + "tai televisiomainonta").
 _CONJUNCTIONS = frozenset({"ja", "tai", "sekä", "eli"})
+# A bulleted list item's line: the plan's bullets are •, o (the second level) and -.
+_BULLET = re.compile(r"^[•o-]\s+(?=\S)")
+# A lettered item within a section's text, as `_text` writes it.
+_LETTERED = re.compile(r"^[a-z]\.\s")
 
 
 @dataclass(frozen=True)
@@ -59,7 +67,8 @@ def derive_sections(text: str) -> dict[str, PlanSection]:
     """Derive every numbered section and list item of the plan, keyed by citation id, in plan order."""
     sections: dict[str, PlanSection] = {}
     for heading in _headings(text):
-        parts = [PlanSection(heading.id, heading.title, _join(heading.body))]
+        lettered = frozenset(index for index, _ in _item_starts(heading.body))
+        parts = [PlanSection(heading.id, heading.title, _text(heading.body, lettered))]
         parts += _list_sections(heading.id, heading.body)
         for part in parts:
             if part.id in sections:
@@ -181,13 +190,13 @@ def _list_sections(section_id: str, body: list[str]) -> list[PlanSection]:
         for (start, stop), (_, letter) in zip(bounds, group, strict=True):
             item_id = f"{section_id} ({qualifier} {letter})" if qualifier else f"{section_id} {letter}"
             lines = [body[start][2:].strip(), *body[start + 1 : stop]]
-            sections.append(PlanSection(item_id, _item_title(lines), _join(lines)))
+            sections.append(PlanSection(item_id, _item_title(lines), _text(lines)))
 
     if trailing is not None:
         lines = body[trailing:]
         intro = lines[: next(i for i, line in enumerate(lines) if line.endswith(":")) + 1]
         title = _TITLE_TAIL.sub("", _join(intro))
-        sections.append(PlanSection(f"{section_id} ({_qualifier(intro)})", title, _join(lines)))
+        sections.append(PlanSection(f"{section_id} ({_qualifier(intro)})", title, _text(lines)))
     return sections
 
 
@@ -255,3 +264,40 @@ def _join(lines: list[str]) -> str:
         glue = "" if text.endswith("-") and words[0] not in _CONJUNCTIONS else " "
         text = f"{text}{glue}{' '.join(words)}" if text else " ".join(words)
     return text
+
+
+def _text(lines: list[str], lettered: frozenset[int] = frozenset()) -> str:
+    """A section's lines as its text: paragraphs and list items, one a line.
+
+    A bullet, or a line in `lettered`, opens an item; the lines after it are its own until
+    its sentence ends, and what follows then is a paragraph again. A paragraph runs on until
+    an item opens: the plan's text keeps no blank lines between paragraphs to split at.
+    """
+    blocks: list[tuple[bool, list[str]]] = []  # (is an item, its lines)
+    for index, line in enumerate(lines):
+        bullet = _BULLET.match(line)
+        if bullet:
+            blocks.append((True, [f"- {line[bullet.end() :]}"]))
+        elif index in lettered:
+            blocks.append((True, [line]))
+        elif blocks and not (blocks[-1][0] and _join(blocks[-1][1]).endswith(_SENTENCE_END)):
+            blocks[-1][1].append(line)
+        else:
+            blocks.append((False, [line]))
+    return "\n".join(_join(block) for _, block in blocks)
+
+
+def blocks(text: str) -> list[tuple[str, list[str]]]:
+    """A section's text as blocks to show: ("p", [paragraph]), ("ul", [items]) or ("lettered", [items]).
+
+    Bulleted items lose their "- "; lettered ones keep their letter, as the plan cites them.
+    """
+    shown: list[tuple[str, list[str]]] = []
+    for line in text.split("\n"):
+        kind = "ul" if line.startswith("- ") else "lettered" if _LETTERED.match(line) else "p"
+        item = line[2:] if kind == "ul" else line
+        if kind != "p" and shown and shown[-1][0] == kind:
+            shown[-1][1].append(item)
+        else:
+            shown.append((kind, [item]))
+    return shown

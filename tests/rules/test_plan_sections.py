@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from app.rules.plan import PlanSection, derive_sections, load_sections, render_sections
+from app.rules.plan import PlanSection, blocks, derive_sections, load_sections, render_sections
 
 ROOT = Path(__file__).resolve().parents[2]
 PLAN = ROOT / "docs/jarjestamissuunnitelma.txt"
@@ -161,3 +161,48 @@ def test_every_section_the_catalogue_cites_exists(derived: dict[str, PlanSection
 def test_a_missing_section_is_noticed(derived: dict[str, PlanSection], cited: set[str]) -> None:
     without = {i: s for i, s in derived.items() if i != "2.2.3 (ostopalvelu c)"}
     assert "2.2.3 (ostopalvelu c)" in unresolved(cited, without)
+
+
+def test_the_plans_lists_stay_lists(derived: dict[str, PlanSection]) -> None:
+    # The plan's bullets (•, o, -) used to run into the paragraph as " o " and " • ".
+    inline = [i for i, s in derived.items() if re.search(r" [•o-] [A-ZÄÖa-zäö]", s.text)]
+    assert inline == []
+    assert blocks(derived["1"].text)[1] == (
+        "ul",
+        [
+            "Hailuodon kunta,",
+            "Iin kunta,",
+            "Kempeleen kunta,",
+            "Limingan kunta,",
+            "Lumijoen kunta,",
+            "Muhoksen kunta,",
+            "Oulun kaupunki,",
+            "Pudasjärven kaupunki,",
+            "Tyrnävän kunta,",
+            "Utajärven kunta ja",
+            "Vaalan kunta.",
+        ],
+    )
+    kinds = blocks(derived["2.2.6"].text)
+    assert kinds[0] == ("p", [kinds[0][1][0]])
+    assert kinds[0][1][0].endswith("maahanmuuttajille:")
+    assert kinds[1] == (
+        "ul",
+        [
+            "kotoutumislain mukainen osaamisen ja kotoutumisen palvelutarpeen arviointi;",
+            "kotoutumissuunnitelma tai monialainen kotoutumissuunnitelma; sekä",
+            "kotoutuja-asiakkaan omaehtoisen opiskelun palvelut.",
+        ],
+    )
+    # An item's wrapped lines are its own; the paragraph after its sentence is not.
+    assert ("ul", ["Kielitestaukset."]) in kinds
+    assert "Työnhakija-asiakkaana olevien kotoutujien monikielinen yhteiskuntaorientaatio." in kinds[3][1]
+
+
+def test_a_sections_lettered_items_are_a_list_that_keeps_its_letters(derived: dict[str, PlanSection]) -> None:
+    shown = blocks(derived["2.1"].text)
+    assert [kind for kind, _ in shown[:4]] == ["p", "lettered", "p", "ul"]
+    assert shown[1][1][0] == "a. avoimista työpaikoista ja työnhausta;"
+    assert [item[:2] for item in shown[1][1]] == ["a.", "b.", "c.", "d.", "e.", "f."]
+    # An item cited on its own is one paragraph, without its letter.
+    assert blocks(derived["2.1 a"].text) == [("p", ["avoimista työpaikoista ja työnhausta;"])]

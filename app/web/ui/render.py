@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
@@ -13,8 +14,10 @@ from urllib.parse import parse_qsl, urlsplit
 import jinja2
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
+from markupsafe import Markup, escape
 
 from app.access.users import WebUser
+from app.rules.plan import blocks as plan_blocks
 from app.time import FINNISH_TIME
 from app.web.ui.auth import csrf_token, keep_session
 from app.web.ui.i18n import DEFAULT_LANGUAGE, LANGUAGES, Translator
@@ -36,13 +39,24 @@ PAGE_SIZE = 25
 
 @functools.cache
 def _templates() -> jinja2.Environment:
-    return jinja2.Environment(
+    environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(HERE / "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    environment.filters["plan_blocks"] = plan_blocks
+    environment.filters["breakable"] = breakable
+    return environment
+
+
+def breakable(identifier: str) -> Markup:
+    """An id (`integration.central_customer`) that may wrap after its dots and underscores only."""
+    return Markup("<wbr>").join(escape(part) for part in _BREAK_AFTER.split(identifier))
+
+
+_BREAK_AFTER = re.compile(r"(?<=[._])")
 
 
 def _language(request: Request) -> str:

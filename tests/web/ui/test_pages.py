@@ -575,6 +575,28 @@ class TestMunicipalityInASentence:
         assert "Required when “Psychological assessment” is “No”." in page
 
 
+class TestThePlanBesideADecision:
+    def test_the_plans_lists_are_shown_as_lists(
+        self, visitor: Visitor, api: httpx.Client, make_key: KeyMaker, make_user: UserMaker
+    ) -> None:
+        attributes = {
+            "integration_plan_entitled": True,
+            "integration_period_exceeded": False,
+            "needs_integration_services": True,
+        }
+        body = oeo_start("ura-2025-000777", event_type="integration.eligibility", attributes=attributes)
+        decision = api.post("/v1/events", json=body, headers=make_key()).json()
+        assert decision["basis"] == ["2.2.6"]
+        visitor.login(*make_user("listat"))
+        page = html.unescape(visitor.get(f"/ui/decisions/{decision['decision_id']}").text)
+        section = page[page.index('data-section="2.2.6"') :]
+        section = section[: section.index("</section>")]
+        assert "<li>kotoutumislain mukainen osaamisen ja kotoutumisen palvelutarpeen arviointi;</li>" in section
+        assert "<li>Kielitestaukset.</li>" in section
+        assert " o " not in section
+        assert section.count('<ul class="bullets">') == 5
+
+
 class TestAccounts:
     def test_passwords_are_kept_as_salted_scrypt_hashes(self) -> None:
         first, second = hash_password("a long password"), hash_password("a long password")
