@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import jinja2
 from fastapi import APIRouter, Depends, Request
@@ -97,7 +97,7 @@ def render(
             lang=language,
             user=user,
             csrf_token=csrf_token(request),
-            here=here(request),
+            here=here(request, notices=False),
             format_time=functools.partial(format_time, language),
             **context,
         )
@@ -107,10 +107,22 @@ def render(
     return response
 
 
-def here(request: Request) -> str:
-    """This page's path and query, for the language switch and the login's `next`."""
-    query = f"?{request.url.query}" if request.url.query else ""
-    return f"{request.url.path}{query}"
+# Query flags by which a page says something once ("stored", "recorded"), after a form.
+NOTICE_FLAGS = frozenset({"created", "overridden"})
+
+
+def here(request: Request, *, notices: bool = True) -> str:
+    """This page's path and query, for the language switch and the login's `next`.
+
+    Without `notices`, the flags of one-time notices are left out: switching the language
+    shows the page again, not the "stored" banner of the form sent before it.
+    """
+    query = request.url.query
+    if not notices:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        if any(name in NOTICE_FLAGS for name, _ in pairs):
+            query = urlencode([(name, value) for name, value in pairs if name not in NOTICE_FLAGS])
+    return f"{request.url.path}?{query}" if query else request.url.path
 
 
 def safe_next(value: str | None) -> str:

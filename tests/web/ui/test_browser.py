@@ -540,3 +540,76 @@ class TestApiDocs:
         assert requested
         assert [url for url in requested if not url.startswith(server.base_url)] == []
         assert refused == []
+
+
+INTEGRATION_ATTRIBUTES = {
+    "integration_plan_entitled": True,
+    "integration_period_exceeded": False,
+    "needs_integration_services": True,
+}
+
+# Each piece of a rule id between its <wbr> breaks, as the lines it is laid out on: one each.
+RULE_ID_PIECES_LINES = """() => [...document.querySelectorAll('code.id')].flatMap(code =>
+    [...code.childNodes].filter(node => node.nodeType === Node.TEXT_NODE).map(node => {
+        const range = document.createRange(); range.selectNodeContents(node);
+        return new Set([...range.getClientRects()].map(rect => Math.round(rect.top))).size; }))"""
+
+
+class TestWidths:
+    def test_the_log_search_fits_1280_px_and_rule_ids_break_only_at_dots_and_underscores(
+        self,
+        browser: Browser,
+        server: Server,
+        api: httpx.Client,
+        make_key: KeyMaker,
+        make_user: UserMaker,
+        request: pytest.FixtureRequest,
+    ) -> None:
+        made = post_decisions(api, make_key)
+        body = oeo_start("browser-integration", event_type="integration.eligibility", attributes=INTEGRATION_ATTRIBUTES)
+        made["integration"] = api.post("/v1/events", json=body, headers=make_key()).json()["decision_id"]
+        name, password = make_user("leveys", role="admin")
+        for width, language in ((1280, "fi"), (1280, "en"), (390, "fi"), (390, "en")):
+            context = browser.new_context(viewport={"width": width, "height": 900}, locale="fi-FI")
+            page = context.new_page()
+            try:
+                log_in(page, server, name, password)
+                if language == "en":
+                    page.locator("#language-switch").click()
+                    expect(page.locator("html")).to_have_attribute("lang", "en")
+                for path in ("/ui/audit/decisions", "/ui/decisions", f"/ui/decisions/{made['integration']}"):
+                    page.goto(f"{server.base_url}{path}")
+                    page_width = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+                    assert page_width[0] <= page_width[1], f"{path} is {page_width[0]}px wide at {width}px"
+                    pieces = page.evaluate(RULE_ID_PIECES_LINES)
+                    assert pieces, path
+                    assert set(pieces) == {1}, f"a rule id breaks mid-word on {path} at {width}px"
+                    assert axe_violations(page) == [], (path, width, language)
+                page.goto(f"{server.base_url}/ui/audit/decisions")
+                if width == 1280:
+                    table = page.evaluate(
+                        "() => [document.querySelector('table.log').scrollWidth,"
+                        " document.querySelector('.table-wrap').clientWidth]"
+                    )
+                    assert table[0] <= table[1], f"the log scrolls sideways at 1280px in {language}: {table}"
+                screenshot(page, request, f"log-search-{width}-{language}")
+            finally:
+                context.close()
+
+
+class TestNoticeOnce:
+    def test_switching_the_language_after_routing_does_not_say_stored_again(
+        self, page: Page, server: Server, make_user: UserMaker, request: pytest.FixtureRequest
+    ) -> None:
+        log_in(page, server, *make_user("kerran"))
+        page.goto(f"{server.base_url}/ui/route?event_type=oeo.start")
+        page.fill("#customer_id", IDENTITY_CODE)
+        page.get_by_role("button", name="Reititä", exact=True).click()
+        page.wait_for_url("**/ui/decisions/*?created")
+        expect(page.locator(".notice.success")).to_have_text("Päätös on tallennettu.")
+        page.locator("#language-switch").click()
+        expect(page.locator("html")).to_have_attribute("lang", "en")
+        expect(page.locator("h1")).to_contain_text("Self-motivated studies")
+        expect(page.locator(".notice.success")).to_have_count(0)
+        assert "created" not in page.url
+        screenshot(page, request, "decision-after-language-switch")

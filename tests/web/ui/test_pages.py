@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, unquote
 
 import httpx
 import pytest
@@ -595,6 +596,55 @@ class TestThePlanBesideADecision:
         assert "<li>Kielitestaukset.</li>" in section
         assert " o " not in section
         assert section.count('<ul class="bullets">') == 5
+
+
+class TestLanguageSwitchAfterAForm:
+    SWITCH = re.compile(r'href="/ui/lang/en\?next=([^"]+)"')
+
+    def _next(self, visitor: Visitor, path: str) -> str:
+        match = self.SWITCH.search(visitor.get(path).text)
+        assert match, path
+        return unquote(html.unescape(match.group(1)))
+
+    def test_the_stored_and_recorded_banners_do_not_come_back_in_the_other_language(
+        self, visitor: Visitor, api: httpx.Client, make_key: KeyMaker, make_user: UserMaker
+    ) -> None:
+        decision_id = _kempele_decision(api, make_key)
+        visitor.login(*make_user("kielikytkin"))
+        page = f"/ui/decisions/{decision_id}"
+        assert self._next(visitor, f"{page}?created") == page
+        assert self._next(visitor, f"{page}?overridden") == page
+        back = visitor.get(f"/ui/lang/en?next={quote(self._next(visitor, f'{page}?created'))}")
+        assert back.headers["location"] == page
+        assert "The decision has been stored." not in visitor.get(back.headers["location"]).text
+
+    def test_the_rest_of_the_query_goes_along(self, visitor: Visitor, make_user: UserMaker) -> None:
+        visitor.login(*make_user("kyselyt"))
+        path = "/ui/decisions?event_type=oeo.start&customership=central-oeo"
+        assert self._next(visitor, path) == path
+        assert self._next(visitor, "/ui/decisions?event_type=oeo.start&created") == "/ui/decisions?event_type=oeo.start"
+
+
+class TestRuleIds:
+    def test_a_rule_id_may_wrap_after_its_dots_and_underscores_only(
+        self, visitor: Visitor, api: httpx.Client, make_key: KeyMaker, make_user: UserMaker
+    ) -> None:
+        attributes = {
+            "integration_plan_entitled": True,
+            "integration_period_exceeded": False,
+            "needs_integration_services": True,
+        }
+        body = oeo_start("ura-2025-000778", event_type="integration.eligibility", attributes=attributes)
+        decision = api.post("/v1/events", json=body, headers=make_key()).json()
+        assert decision["rule"]["id"] == "integration.central_customer"
+        wrapped = '<code class="id">integration.<wbr>central_<wbr>customer</code>'
+        visitor.login(*make_user("saanto", role="admin"))
+        assert wrapped in visitor.get("/ui/decisions").text
+        assert wrapped in visitor.get("/ui/audit/decisions").text
+        assert (
+            'id="rule-id">integration.<wbr>central_<wbr>customer</code>'
+            in visitor.get(f"/ui/decisions/{decision['decision_id']}").text
+        )
 
 
 class TestAccounts:
