@@ -108,6 +108,7 @@ UI_EVERYONE_SEE_OTHER = dict.fromkeys(UI_CALLERS, 303)
 UI_ANY_USER = {**dict.fromkeys(LOGGED_IN, 200), "visitor": 303}
 UI_COACHES = {"visitor": 303, "coach": 200, "other_coach": 200, "auditor": 403, "admin": 403}
 UI_AUDIT = {"visitor": 303, "coach": 403, "other_coach": 403, "auditor": 200, "admin": 200}
+UI_PUBLIC = dict.fromkeys(UI_CALLERS, 200)
 
 UI_MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("get", "/"): UI_EVERYONE_SEE_OTHER,
@@ -140,6 +141,11 @@ UI_MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("post", "/ui/audit/chain"): UI_AUDIT,
     ("get", "/ui/audit/checkpoint"): UI_AUDIT,
     ("get", "/ui/audit/access"): UI_AUDIT,
+    # The API's documentation (as FastAPI's own /docs was) and the favicon: anyone, no login.
+    ("get", "/docs"): UI_PUBLIC,
+    ("head", "/docs"): UI_PUBLIC,
+    ("get", "/favicon.ico"): UI_PUBLIC,
+    ("head", "/favicon.ico"): UI_PUBLIC,
 }
 
 
