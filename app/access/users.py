@@ -17,10 +17,7 @@ from app.access.keys import UI_CLIENT_PREFIX, Principal
 from app.models import Role, User
 
 MIN_PASSWORD_LENGTH = 12
-
-
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
-
 
 # scrypt with N=2^15, r=8, p=3: 32 MiB of memory a guess, one of the parameter sets
 # OWASP's password storage guide gives as a minimum (about 0.3 s here).

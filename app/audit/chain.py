@@ -17,10 +17,8 @@ from app.models import ChainLink, Decision, Override, RecordKind
 
 GENESIS = "0" * 64
 
-
 # The key of the PostgreSQL advisory lock that serialises appends; nothing else may use it.
 CHAIN_LOCK = 0x52454954  # "REIT"
-
 
 # The columns a link vouches for, named rather than read from the table: a column added
 # later would otherwise enter the document of every old row and break the whole chain.
@@ -63,10 +61,7 @@ RECORD_FIELDS: Mapping[RecordKind, tuple[str, ...]] = {
 
 
 RECORD_TABLES = {RecordKind.decision: Decision.__table__, RecordKind.override: Override.__table__}
-
-
 RECORD_IDS = {RecordKind.decision: "decision_id", RecordKind.override: "override_id"}
-
 
 # The walk reads each record's columns under these labels: (column, label) by kind.
 _WALK_LABELS = {kind: tuple((name, f"{kind.value}__{name}") for name in names) for kind, names in RECORD_FIELDS.items()}

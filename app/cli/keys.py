@@ -31,7 +31,7 @@ def keys_create(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def known_municipalities(settings: Settings) -> set[str]:
-    from app.rules.loader import load_registry
+    from app.rules.registry import load_registry
 
     return set(load_registry(settings.rules_dir).municipalities)
 

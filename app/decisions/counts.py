@@ -36,10 +36,8 @@ from app.time import FINNISH_TIME, finnish_day
 
 CountTable = type[DecisionCount] | type[DecisionMonthCount]
 
-
 # How many decisions of each group, by the first day of its period (a day or a month).
 Tally = Counter[tuple[date, tuple[str, ...]]]
-
 
 # The decision counts by day and by month: each table, its period column, and a day's period.
 PERIODS: tuple[tuple[CountTable, str, Callable[[date], date]], ...] = (

@@ -31,7 +31,6 @@ log = logging.getLogger("reitti")
 # the requests a worker has in flight, few enough that the transaction stays short.
 MAX_BATCH = 64
 
-
 # A submission, the API key it came with, and where its outcome goes.
 Queued = tuple[Submission, int, "Future[Stored | Unauthenticated]"]
 

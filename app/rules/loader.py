@@ -1,10 +1,10 @@
-"""Loading the registry and every rule set from rules/, checking each against the registry and the plan."""
+"""Loading every rule set from rules/: each checked against the registry and the plan's sections."""
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
@@ -12,17 +12,11 @@ from typing import Any
 
 from app.rules.model import (
     SYMBOLS,
-    AttributeSpec,
-    AttributeType,
     CoachEntry,
-    Condition,
     CostGroup,
     CustomershipRole,
     CustomershipSpec,
-    CustomerType,
     DerivedFact,
-    EventType,
-    FactValue,
     Note,
     Registry,
     Rule,
@@ -30,224 +24,16 @@ from app.rules.model import (
     RulesError,
     RuleSet,
     TaskSpec,
-    Term,
     Texts,
-    Unit,
     UnitKind,
     UnitRef,
 )
 from app.rules.plan import load_sections
+from app.rules.registry import REGISTRY_FILES, load_registry, parse_condition
 from app.rules.strict_yaml import MappingReader, read_yaml, text_pair
 
-REGISTRY_FILES = ("units.yaml", "event_types.yaml", "municipalities.yaml")
-
-
 RULESET_FILE = "ruleset.yaml"
-
-
-LANGUAGE = re.compile(r"^[a-z]{2}$")
-
-
 RULE_ID = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$")
-
-
-def parse_condition(raw: Any, where: str, registry: Registry, extra_facts: Iterable[str]) -> Condition:
-    """Read a `when:` mapping; every fact and value must be one the registry knows."""
-    if not isinstance(raw, dict) or not raw:
-        raise RulesError(f"{where}: a condition must be a non-empty mapping")
-    known_extra = set(extra_facts)
-    terms: list[Term] = []
-    any_of: tuple[Condition, ...] = ()
-    for fact, value in raw.items():
-        if fact == "any":
-            if not isinstance(value, list) or len(value) < 2:
-                raise RulesError(f"{where}: 'any' takes a list of at least two conditions")
-            any_of = tuple(
-                parse_condition(branch, f"{where} any[{i}]", registry, known_extra) for i, branch in enumerate(value)
-            )
-            continue
-        negated = isinstance(value, dict)
-        if negated:
-            if set(value) != {"not"}:
-                raise RulesError(f"{where}: {fact}: a mapping here must be {{not: [...]}}")
-            value = value["not"]
-        values = tuple(value) if isinstance(value, list) else (value,)
-        if not values:
-            raise RulesError(f"{where}: {fact}: an empty list matches nothing")
-        _check_fact_values(fact, values, where, registry, known_extra)
-        terms.append(Term(fact=str(fact), values=values, negated=negated))
-    return Condition(tuple(terms), any_of)
-
-
-def _check_fact_values(fact: str, values: Sequence[Any], where: str, registry: Registry, extra: set[str]) -> None:
-    if fact in extra:
-        domain: tuple[FactValue, ...] | None = (True, False)
-    else:
-        try:
-            domain = registry.fact_domain(fact)
-        except KeyError:
-            raise RulesError(f"{where}: unknown fact {fact!r}") from None
-    for value in values:
-        if isinstance(value, bool) is not (domain == (True, False)):
-            raise RulesError(f"{where}: {fact}: {value!r} has the wrong type")
-        if fact == "language" and not (isinstance(value, str) and LANGUAGE.match(value)):
-            raise RulesError(f"{where}: language: {value!r} is not an ISO 639-1 code")
-        if domain is not None and value not in domain:
-            raise RulesError(f"{where}: {fact}: {value!r} is not one of its values")
-
-
-def load_registry(rules_dir: Path) -> Registry:
-    """Read units, event types and municipalities."""
-    genitives: dict[str, str] = {}
-    municipalities = _load_municipalities(rules_dir / "municipalities.yaml", genitives)
-    units = _load_units(rules_dir / "units.yaml", municipalities)
-    vocabulary, integration_status, raw_types, where = _load_vocabulary(rules_dir / "event_types.yaml")
-    registry = Registry(units, {}, integration_status, municipalities, vocabulary)
-    event_types = {
-        code: _load_event_type(code, raw, f"{where}: event type {code}", registry) for code, raw in raw_types.items()
-    }
-    return Registry(units, event_types, integration_status, municipalities, vocabulary, genitives)
-
-
-def _load_municipalities(path: Path, genitives: dict[str, str] | None = None) -> dict[str, str]:
-    entries = read_yaml(path)
-    if not isinstance(entries, list):
-        raise RulesError(f"{path}: expected a list of municipalities")
-    result: dict[str, str] = {}
-    for entry in entries:
-        item = MappingReader(entry, f"{path}: municipality {entry.get('code') if isinstance(entry, dict) else entry}")
-        code = item.need("code")
-        if not (isinstance(code, str) and re.fullmatch(r"\d{3}", code)):
-            raise RulesError(f"{item.where}: code must be a quoted 3-digit string")
-        if code in result:
-            raise RulesError(f"{item.where}: duplicate code")
-        result[code] = item.text("fi")
-        item.text("sv")
-        if "genitive" in entry and genitives is not None:
-            genitives[code] = item.text("genitive")
-        item.done()
-    return result
-
-
-def _load_units(path: Path, municipalities: Mapping[str, str]) -> dict[str, Unit]:
-    reader = MappingReader(read_yaml(path), str(path))
-    units: dict[str, Unit] = {}
-    for raw in reader.need("units"):
-        item = MappingReader(raw, f"{path}: unit {raw.get('id') if isinstance(raw, dict) else raw}")
-        unit_id = item.text("id")
-        if unit_id in units:
-            raise RulesError(f"{item.where}: duplicate unit id")
-        try:
-            kind = UnitKind(item.need("kind"))
-        except ValueError:
-            raise RulesError(f"{item.where}: unknown kind {raw.get('kind')!r}") from None
-        municipality = item.need("municipality")
-        if municipality is not None and municipality not in municipalities:
-            raise RulesError(f"{item.where}: {municipality!r} is not a municipality code")
-        units[unit_id] = Unit(unit_id, kind, municipality, Texts(item.text("fi"), item.text("en")))
-        item.done()
-    reader.done()
-    return units
-
-
-def _load_vocabulary(
-    path: Path,
-) -> tuple[dict[str, AttributeSpec], tuple[str, ...], dict[str, Any], str]:
-    reader = MappingReader(read_yaml(path), str(path))
-    vocabulary: dict[str, AttributeSpec] = {}
-    for name, raw in reader.need("vocabulary").items():
-        item = MappingReader(raw, f"{path}: vocabulary {name}")
-        try:
-            kind = AttributeType(item.need("type"))
-        except ValueError:
-            raise RulesError(f"{item.where}: unknown type {raw.get('type')!r}") from None
-        values = tuple(item.get("values") or ())
-        if (kind is AttributeType.choice) != bool(values):
-            raise RulesError(f"{item.where}: a choice and only a choice lists values")
-        latest = item.get("latest")
-        reason = item.get("latest_reason")
-        if (latest is None) != (reason is None) or (latest is not None and not isinstance(latest, date)):
-            raise RulesError(f"{item.where}: 'latest' is a date and comes with 'latest_reason'")
-        vocabulary[name] = AttributeSpec(
-            name=name,
-            type=kind,
-            values=values,
-            latest=latest,
-            latest_reason=text_pair(reason, f"{item.where} latest_reason") if reason else None,
-        )
-        item.done()
-    integration_status = tuple(reader.need("integration_status"))
-    for name in integration_status:
-        if vocabulary.get(name, None) is None or vocabulary[name].type is not AttributeType.boolean:
-            raise RulesError(f"{path}: integration_status: {name!r} is not a boolean of the vocabulary")
-    raw_types = reader.need("event_types")
-    reader.done()
-    return vocabulary, integration_status, raw_types, str(path)
-
-
-def _load_event_type(code: str, raw: Any, where: str, registry: Registry) -> EventType:
-    item = MappingReader(raw, where)
-    name = Texts(item.text("fi"), item.text("en"))
-    try:
-        customer_types = tuple(CustomerType(t) for t in item.need("customer_types"))
-    except ValueError as error:
-        raise RulesError(f"{where}: customer_types: {error}") from None
-    attributes: dict[str, AttributeSpec] = {}
-    for attr_name, attr_raw in (item.get("attributes") or {}).items():
-        attributes[attr_name] = _load_attribute(attr_name, attr_raw or {}, f"{where}: {attr_name}", registry)
-    status = item.get("integration_status")
-    if status not in (None, "required", "optional"):
-        raise RulesError(f"{where}: integration_status must be required or optional")
-    if status and CustomerType.jobseeker not in customer_types:
-        raise RulesError(f"{where}: only a jobseeker carries an integration status")
-    for flag in registry.integration_status if status else ():
-        if flag in attributes:
-            raise RulesError(f"{where}: {flag} is part of integration_status; do not list it")
-        attributes[flag] = AttributeSpec(
-            name=flag,
-            type=AttributeType.boolean,
-            required=status == "required",
-            absent_means=False if status == "optional" else None,
-        )
-    language = item.get("customer_language")
-    language_when = None
-    if language is not None:
-        lang = MappingReader(language, f"{where}: customer_language")
-        language_when = parse_condition(lang.need("required_when"), lang.where, registry, ())
-        lang.done()
-    item.done()
-    return EventType(code, name, customer_types, attributes, language_when, status)
-
-
-def _load_attribute(name: str, raw: Any, where: str, registry: Registry) -> AttributeSpec:
-    base = registry.vocabulary.get(name)
-    if base is None:
-        raise RulesError(f"{where}: not in the vocabulary")
-    item = MappingReader(raw, where)
-    values = tuple(item.get("values") or base.values)
-    if not set(values) <= set(base.values):
-        raise RulesError(f"{where}: values must be some of {list(base.values)}")
-    required = bool(item.get("required", False))
-    when_raw = item.get("required_when")
-    required_when = parse_condition(when_raw, f"{where} required_when", registry, ()) if when_raw else None
-    absent_means = item.get("absent_means")
-    if absent_means is not None and registry.fact_domain(name) != (True, False):
-        raise RulesError(f"{where}: absent_means is only for booleans here")
-    echo = bool(item.get("echo", False))
-    item.done()
-    if sum([required, required_when is not None, absent_means is not None]) > 1:
-        raise RulesError(f"{where}: choose one of required, required_when, absent_means")
-    return AttributeSpec(
-        name=name,
-        type=base.type,
-        values=values,
-        required=required,
-        required_when=required_when,
-        absent_means=absent_means,
-        echo=echo,
-        latest=base.latest,
-        latest_reason=base.latest_reason,
-    )
 
 
 def _unit_ref(value: Any, where: str, registry: Registry) -> UnitRef:
@@ -316,21 +102,57 @@ def load_ruleset(folder: Path, registry: Registry, sections: set[str], shared_di
     if valid_to is not None and valid_to < valid_from:
         raise RulesError(f"{where}: valid_to {valid_to} is before valid_from {valid_from}")
     title = text_pair(head.need("title"), f"{where} title")
+    lead, members, home_unit = _area(head, registry)
+    derived = _derived_facts(head, registry, sections)
+    derived_names = [d.name for d in derived]
+    coach = _coach(head, registry, derived_names)
+    by_unit, by_kind = _cost_groups(head, registry)
+    tasks = {name: text_pair(raw, f"{where} tasks {name}") for name, raw in head.need("tasks").items()}
+    head.done()
+    rules, sha256 = _rule_files(folder, registry, sections, derived_names, tasks, shared_digest)
+    return RuleSet(
+        version=version,
+        valid_from=valid_from,
+        valid_to=valid_to,
+        title=title,
+        sha256=sha256,
+        lead_municipality=lead,
+        area_municipalities=members,
+        derived_facts=tuple(derived),
+        home_unit=home_unit,
+        coach=tuple(coach),
+        cost_groups_by_unit=by_unit,
+        cost_groups_by_kind=by_kind,
+        tasks=tasks,
+        rules=tuple(rules),
+        rules_by_id={rule.id: rule for rule in rules},
+        ends=valid_to,
+        candidates={
+            code: tuple(rule for rule in rules if rule.when.admits_event_type(code)) for code in registry.event_types
+        },
+    )
 
-    area = MappingReader(head.need("area"), f"{where} area")
+
+def _area(head: MappingReader, registry: Registry) -> tuple[str, frozenset[str], str]:
+    """The area's lead, its members, and the pattern of a member's local unit (H)."""
+    area = MappingReader(head.need("area"), f"{head.where} area")
     lead = area.need("lead")
     members = frozenset(area.need("municipalities"))
     area.done()
     if lead not in members or not members <= set(registry.municipalities):
-        raise RulesError(f"{where}: area: the lead and members must be municipality codes, the lead a member")
+        raise RulesError(f"{head.where}: area: the lead and members must be municipality codes, the lead a member")
     home_unit = head.text("home_unit")
     for code in members:
         if home_unit.format(home_municipality=code) not in registry.units:
-            raise RulesError(f"{where}: no unit {home_unit.format(home_municipality=code)!r} for member {code}")
+            raise RulesError(f"{head.where}: no unit {home_unit.format(home_municipality=code)!r} for member {code}")
+    return lead, members, home_unit
 
+
+def _derived_facts(head: MappingReader, registry: Registry, sections: set[str]) -> list[DerivedFact]:
+    """Facts the rule set derives from an event's own, each with the plan's sections it rests on."""
     derived: list[DerivedFact] = []
     for name, raw in (head.get("derived_facts") or {}).items():
-        item = MappingReader(raw, f"{where} derived_facts {name}")
+        item = MappingReader(raw, f"{head.where} derived_facts {name}")
         derived.append(
             DerivedFact(
                 name=name,
@@ -339,11 +161,14 @@ def load_ruleset(folder: Path, registry: Registry, sections: set[str], shared_di
             )
         )
         item.done()
-    derived_names = [d.name for d in derived]
+    return derived
 
+
+def _coach(head: MappingReader, registry: Registry, derived_names: list[str]) -> list[CoachEntry]:
+    """Who C (the customer's coach) is, by condition; the last entry holds for everyone else."""
     coach: list[CoachEntry] = []
     for i, raw in enumerate(head.need("coach")):
-        item = MappingReader(raw, f"{where} coach[{i}]")
+        item = MappingReader(raw, f"{head.where} coach[{i}]")
         when_raw = item.get("when")
         coach.append(
             CoachEntry(
@@ -355,9 +180,13 @@ def load_ruleset(folder: Path, registry: Registry, sections: set[str], shared_di
         )
         item.done()
     if not coach or coach[-1].when is not None or coach[-1].unit.ref == "C":
-        raise RulesError(f"{where}: coach: the last entry has no condition and C cannot stand for itself")
+        raise RulesError(f"{head.where}: coach: the last entry has no condition and C cannot stand for itself")
+    return coach
 
-    groups = MappingReader(head.need("cost_groups"), f"{where} cost_groups")
+
+def _cost_groups(head: MappingReader, registry: Registry) -> tuple[dict[str, CostGroup], dict[UnitKind, CostGroup]]:
+    """The cost group of a provider: by its unit where named, else by its kind (CATALOGUE §6)."""
+    groups = MappingReader(head.need("cost_groups"), f"{head.where} cost_groups")
     try:
         by_unit = {unit: CostGroup(g) for unit, g in groups.need("by_unit").items()}
         by_kind = {UnitKind(kind): CostGroup(g) for kind, g in groups.need("by_kind").items()}
@@ -365,13 +194,21 @@ def load_ruleset(folder: Path, registry: Registry, sections: set[str], shared_di
         raise RulesError(f"{groups.where}: {error}") from None
     groups.done()
     if missing := set(UnitKind) - set(by_kind):
-        raise RulesError(f"{where}: cost_groups: no group for kind(s) {sorted(missing)}")
+        raise RulesError(f"{head.where}: cost_groups: no group for kind(s) {sorted(missing)}")
     if unknown := set(by_unit) - set(registry.units):
-        raise RulesError(f"{where}: cost_groups: unknown unit(s) {sorted(unknown)}")
+        raise RulesError(f"{head.where}: cost_groups: unknown unit(s) {sorted(unknown)}")
+    return by_unit, by_kind
 
-    tasks = {name: text_pair(raw, f"{where} tasks {name}") for name, raw in head.need("tasks").items()}
-    head.done()
 
+def _rule_files(
+    folder: Path,
+    registry: Registry,
+    sections: set[str],
+    derived_names: list[str],
+    tasks: Mapping[str, Texts],
+    shared_digest: bytes,
+) -> tuple[list[Rule], str]:
+    """Every rule of the folder's files, ids unique, and the sha256 of the rule set's content."""
     rules: list[Rule] = []
     digest = hashlib.sha256(shared_digest)
     digest.update(b"ruleset.yaml\0" + (folder / RULESET_FILE).read_bytes())
@@ -387,27 +224,7 @@ def load_ruleset(folder: Path, registry: Registry, sections: set[str], shared_di
         by_id[rule.id] = rule
     if not rules:
         raise RulesError(f"{folder}: no rules")
-    return RuleSet(
-        version=version,
-        valid_from=valid_from,
-        valid_to=valid_to,
-        title=title,
-        sha256=digest.hexdigest(),
-        lead_municipality=lead,
-        area_municipalities=members,
-        derived_facts=tuple(derived),
-        home_unit=home_unit,
-        coach=tuple(coach),
-        cost_groups_by_unit=by_unit,
-        cost_groups_by_kind=by_kind,
-        tasks=tasks,
-        rules=tuple(rules),
-        rules_by_id=by_id,
-        ends=valid_to,
-        candidates={
-            code: tuple(rule for rule in rules if rule.when.admits_event_type(code)) for code in registry.event_types
-        },
-    )
+    return rules, digest.hexdigest()
 
 
 def _load_rule_file(

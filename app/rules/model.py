@@ -13,11 +13,7 @@ from app.rules.plan import PlanSection
 # A fact posted to the engine: every value is one of these, never a number, so the
 # engine's loose comparisons ('564' == 564) cannot match across types.
 FactValue: TypeAlias = str | bool
-
-
 Facts: TypeAlias = Mapping[str, FactValue]
-
-
 SYMBOLS = ("H", "C")
 
 

@@ -127,23 +127,11 @@ async def _customer(
 
 
 ReadSessionDep = Annotated[Session, Depends(_read_session, scope="function")]
-
-
 WriteTransactionDep = Annotated[Transaction, Depends(_write_transaction)]
-
-
 PrincipalDep = Annotated[Principal, Depends(_principal)]
-
-
 RulesDep = Annotated[Rules, Depends(_rules)]
-
-
 EngineDep = Annotated[RuleEngine, Depends(_engine)]
-
-
 CustomerDep = Annotated[str | None, Depends(_customer)]
-
-
 Filters = TypeVar("Filters", bound=DecisionFilters)
 
 

@@ -18,11 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from app.errors import DatabaseUnavailable, ReittiError
 
 log = logging.getLogger("reitti")
-
-
 PROBLEM_JSON = "application/problem+json"
-
-
 PROBLEM_BASE = "urn:reitti:problem:"
 
 

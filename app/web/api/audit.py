@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import asdict
 from typing import Annotated
 
@@ -17,15 +16,11 @@ from app.schemas import (
     CheckpointQuery,
     FindingOut,
     VerificationOut,
-    problem_responses,
 )
+from app.web.api import EVERY_OPERATION
 from app.web.deps import AuditorDep, ReadSessionDep, services
 
-log = logging.getLogger("reitti")
-
-
-# Every API operation may answer these; each endpoint adds its own.
-router = APIRouter(responses=problem_responses(401, 403, 422, 500, 503))
+router = APIRouter(responses=EVERY_OPERATION)
 
 
 @router.get("/v1/audit/verify", tags=["audit"])

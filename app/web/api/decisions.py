@@ -21,6 +21,7 @@ from app.schemas import (
     OverrideOut,
     problem_responses,
 )
+from app.web.api import EVERY_OPERATION
 from app.web.deps import (
     AuditReaderDep,
     CustomerDep,
@@ -34,9 +35,7 @@ from app.web.deps import (
 
 log = logging.getLogger("reitti")
 
-
-# Every API operation may answer these; each endpoint adds its own.
-router = APIRouter(responses=problem_responses(401, 403, 422, 500, 503))
+router = APIRouter(responses=EVERY_OPERATION)
 
 
 def stamp_ruleset(response: Response, decision: DecisionOut) -> None:

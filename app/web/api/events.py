@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 from fastapi import APIRouter, Request, Response
 
 from app.decisions import intake
@@ -13,14 +11,11 @@ from app.schemas import (
     EventIn,
     problem_responses,
 )
+from app.web.api import EVERY_OPERATION
 from app.web.api.decisions import stamp_ruleset
 from app.web.deps import EngineDep, EventPosterDep, RulesDep, services
 
-log = logging.getLogger("reitti")
-
-
-# Every API operation may answer these; each endpoint adds its own.
-router = APIRouter(responses=problem_responses(401, 403, 422, 500, 503))
+router = APIRouter(responses=EVERY_OPERATION)
 
 
 @router.post(

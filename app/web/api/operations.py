@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
@@ -12,9 +10,6 @@ from app.schemas import (
     Health,
 )
 from app.web.deps import services
-
-log = logging.getLogger("reitti")
-
 
 # Health and readiness: no key, no problem documents beyond their own.
 router = APIRouter(tags=["operations"])

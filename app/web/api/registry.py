@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -25,13 +24,10 @@ from app.schemas import (
     problem_responses,
 )
 from app.time import today_in_finland
+from app.web.api import EVERY_OPERATION
 from app.web.deps import AuditorDep, EngineDep, PrincipalDep, RulesDep, services
 
-log = logging.getLogger("reitti")
-
-
-# Every API operation may answer these; each endpoint adds its own.
-router = APIRouter(responses=problem_responses(401, 403, 422, 500, 503))
+router = APIRouter(responses=EVERY_OPERATION)
 
 
 def _describe(condition: Condition | None) -> str | None:

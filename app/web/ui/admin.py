@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime
 
 from fastapi import APIRouter, Request
@@ -14,9 +13,6 @@ from app.web.deps import ReadSessionDep, services
 from app.web.ui.auth import AdminDep
 from app.web.ui.i18n import Translator
 from app.web.ui.render import LanguageDep, format_time, render
-
-log = logging.getLogger("reitti")
-
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 

@@ -18,8 +18,6 @@ from app.models import User
 from app.web.deps import ReadSessionDep, services
 
 SESSION_COOKIE = "reitti_session"
-
-
 COOKIE_PATH = "/ui"
 
 

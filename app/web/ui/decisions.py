@@ -33,11 +33,7 @@ from app.web.ui.render import PAGE_SIZE, FormDep, LanguageDep, redirect, render
 from app.web.ui.route import event_type_picker
 
 log = logging.getLogger("reitti")
-
-
 router = APIRouter(prefix="/ui", include_in_schema=False)
-
-
 OVERRIDE_TEXT_LIMIT: int = OverrideIn.model_json_schema()["properties"]["text"]["maxLength"]
 
 

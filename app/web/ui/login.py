@@ -16,8 +16,6 @@ from app.web.ui.i18n import LANGUAGES
 from app.web.ui.render import LANGUAGE_COOKIE, FormDep, redirect, render, safe_next
 
 log = logging.getLogger("reitti")
-
-
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import logging
 import re
 from collections.abc import Mapping
 from datetime import datetime
@@ -12,7 +11,7 @@ from typing import Annotated, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import jinja2
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from markupsafe import Markup, escape
 
@@ -22,18 +21,8 @@ from app.time import FINNISH_TIME
 from app.web.ui.auth import csrf_token, keep_session
 from app.web.ui.i18n import DEFAULT_LANGUAGE, LANGUAGES, Translator
 
-log = logging.getLogger("reitti")
-
-
-router = APIRouter(prefix="/ui", include_in_schema=False)
-
-
 HERE = Path(__file__).parent
-
-
 LANGUAGE_COOKIE = "reitti_lang"
-
-
 PAGE_SIZE = 25
 
 
@@ -71,8 +60,6 @@ async def _form(request: Request) -> dict[str, str]:
 
 
 LanguageDep = Annotated[str, Depends(_language)]
-
-
 FormDep = Annotated[dict[str, str], Depends(_form)]
 
 

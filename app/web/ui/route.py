@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -28,11 +27,7 @@ from app.web.ui.auth import CoachDep, check_csrf
 from app.web.ui.i18n import Translator
 from app.web.ui.render import FormDep, LanguageDep, redirect, render
 
-log = logging.getLogger("reitti")
-
-
 router = APIRouter(prefix="/ui", include_in_schema=False)
-
 
 # The languages of service the form offers; any ISO 639-1 code is valid in the API.
 SERVICE_LANGUAGES = ("fi", "sv", "se", "en", "ru", "et", "uk", "ar", "so", "fa", "ku", "es", "th", "vi", "zh")
