@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy.engine import make_url
 
@@ -15,6 +17,23 @@ log = logging.getLogger("reitti")
 REPOSITORY = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = f"sqlite:///{REPOSITORY / 'var' / 'reitti.db'}"
 MAX_BODY_BYTES = 64 * 1024
+
+
+Number = TypeVar("Number", int, float)
+
+
+def _positive(env: Mapping[str, str], variable: str, default: Number, kind: type[Number]) -> Number:
+    """A positive number from a variable; a clear error naming the variable otherwise."""
+    text = env.get(variable)
+    if not text:
+        return default
+    try:
+        value = kind(text)
+    except ValueError:
+        raise ValueError(f"{variable} must be a positive number, not {text!r}") from None
+    if value <= 0:
+        raise ValueError(f"{variable} must be a positive number, not {text!r}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -27,6 +46,10 @@ class Settings:
     checkpoint_key: str | None = None
     max_body_bytes: int = MAX_BODY_BYTES
     session_secret: str | None = None
+    # A UI session ends after this long without a request (and after eight hours in any case).
+    session_idle_minutes: int = 30
+    # The nth failed login of a (name, address) pair waits this times 2**n seconds, capped.
+    login_delay_seconds: float = 1.0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -39,6 +62,8 @@ class Settings:
             checkpoint_key=env.get("REITTI_CHECKPOINT_KEY") or None,
             max_body_bytes=int(env.get("REITTI_MAX_BODY_BYTES", MAX_BODY_BYTES)),
             session_secret=env.get("REITTI_SESSION_SECRET") or None,
+            session_idle_minutes=_positive(env, "REITTI_SESSION_IDLE_MINUTES", 30, int),
+            login_delay_seconds=_positive(env, "REITTI_LOGIN_DELAY_SECONDS", 1.0, float),
         )
 
     def sqlite_path(self) -> Path | None:

@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from app.access.throttle import LoginThrottle
 from app.config import Settings
 from app.db import make_engine, make_sessions, refresh_sqlite_statistics
 from app.decisions.writer import DecisionWriter
@@ -69,6 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             pseudonym_key=settings.resolve_pseudonym_key(),
             checkpoint_key=settings.resolve_checkpoint_key(),
             session_secret=settings.resolve_session_secret(),
+            login_throttle=LoginThrottle(delay=settings.login_delay_seconds),
         )
         _settle_garbage_collector()
         try:

@@ -103,6 +103,42 @@ class User(Base):
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
+class UiSession(Base):
+    """A logged-in session of the web UI; the cookie carries its random id, only the id's hash is kept.
+
+    Deleting the row ends the session at once, in every worker: logout, disabling the user
+    and a new password do. Anonymous visitors have no row (their session is a signed cookie).
+    """
+
+    __tablename__ = "ui_sessions"
+
+    id_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(SequenceNumber, ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # A fingerprint of the password hash the session began with: a new password ends it,
+    # however the hash was changed.
+    password: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    # created_at plus the absolute lifetime: expired rows are found by an index.
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class LoginFailure(Base):
+    """Failed logins of one (name, address) pair or one address, shared by every worker.
+
+    `subject` is a SHA-256 of what is counted, so that names and addresses typed at the
+    login form are not kept in clear.
+    """
+
+    __tablename__ = "login_failures"
+
+    subject: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    first_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    blocked_until: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 # The decision log's columns that auditors filter on by equality.
 FILTERED_COLUMNS = (
     "customer_pseudonym",

@@ -266,7 +266,7 @@ def make_user(database_url: str, api: httpx.Client) -> Iterator[UserMaker]:
     It leans on `api` to empty the decision log after the test, and removes its users.
     """
     from app.access.users import create_user
-    from app.models import User
+    from app.models import LoginFailure, UiSession, User
 
     engine = make_engine(database_url)
     _, write = make_sessions(engine)
@@ -287,6 +287,9 @@ def make_user(database_url: str, api: httpx.Client) -> Iterator[UserMaker]:
 
     yield make
     with engine.begin() as connection:
+        # Their sessions go with them (ON DELETE CASCADE); the login throttle's counts too.
+        connection.execute(UiSession.__table__.delete())
+        connection.execute(LoginFailure.__table__.delete())
         connection.execute(User.__table__.delete())
     engine.dispose()
 

@@ -1,16 +1,31 @@
-"""Failed logins counted per name and per address, so that guessing passwords online is slow."""
+"""Failed logins, counted in the database for every worker: per (name, address) pair, and per address.
+
+A name is never locked for everyone: the failures of one (name, address) pair delay only
+that pair, by a delay that doubles with each failure (the nth waits `delay`·2^n seconds, up
+to `cap`), so that the right password from the coach's own address still gets in while
+someone guessing from elsewhere is slowed to a few tries an hour. An address that fails
+with many names is stopped for the rest of its window. The counts are rows of
+`login_failures`, so that N workers hold one limit, not N.
+"""
 
 from __future__ import annotations
 
-import threading
-import time
-from collections import deque
+import hashlib
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from app.db import dialect_insert
 from app.errors import ReittiError
+from app.models import LoginFailure
 
 
 class TooManyAttempts(ReittiError):
-    """Too many failed logins for this name or address (429)."""
+    """Too many failed logins for this name from this address, or from this address (429)."""
 
     status = 429
     problem = "too-many-attempts"
@@ -25,40 +40,58 @@ class TooManyAttempts(ReittiError):
         return {"Retry-After": str(self.retry_after)}
 
 
+def _subject(*parts: str) -> str:
+    return hashlib.sha256("\x00".join(parts).encode("utf-8")).hexdigest()
+
+
+def _retry_after(until: datetime, now: datetime) -> int:
+    return max(1, math.ceil((until - now).total_seconds()))
+
+
+@dataclass(frozen=True)
 class LoginThrottle:
-    """Failed logins counted per name and per address in a sliding window, in this process.
+    """The throttle's limits; its state is the database's."""
 
-    Per process: with several workers the limits hold per worker, which still turns an
-    online guessing attack from thousands of tries a minute into a handful.
-    """
+    delay: float = 1.0  # seconds; the nth failure of a pair waits delay·2^n
+    cap: int = 15 * 60  # the longest a pair waits
+    per_address: int = 50  # failures from one address, any names, within `window`
+    window: int = 60 * 60  # failures older than this are forgotten
 
-    def __init__(self, *, per_name: int = 5, per_address: int = 30, window: int = 15 * 60) -> None:
-        self.limits = {"name": per_name, "address": per_address}
-        self.window = window
-        self.failures: dict[tuple[str, str], deque[float]] = {}
-        self.lock = threading.Lock()
+    def _pair(self, name: str, address: str) -> str:
+        return _subject("pair", name.strip().lower(), address)
 
-    def _keys(self, name: str, address: str) -> list[tuple[str, str]]:
-        return [("name", name.strip().lower()), ("address", address)]
+    def check(self, session: Session, name: str, address: str, *, now: datetime | None = None) -> None:
+        """Raise TooManyAttempts while this pair waits, or while this address is over its limit."""
+        now = now or datetime.now(UTC)
+        subjects = {self._pair(name, address): "pair", _subject("address", address): "address"}
+        for row in session.scalars(select(LoginFailure).where(LoginFailure.subject.in_(subjects))):
+            if row.blocked_until > now:
+                raise TooManyAttempts(_retry_after(row.blocked_until, now))
 
-    def check(self, name: str, address: str) -> None:
-        """Raise TooManyAttempts while either the name or the address is over its limit."""
-        now = time.monotonic()
-        with self.lock:
-            for key in self._keys(name, address):
-                failures = self.failures.get(key)
-                while failures and failures[0] <= now - self.window:
-                    failures.popleft()
-                if failures and len(failures) >= self.limits[key[0]]:
-                    raise TooManyAttempts(int(failures[0] + self.window - now) + 1)
+    def failed(self, session: Session, name: str, address: str, *, now: datetime | None = None) -> None:
+        """Count a failed login for the pair and the address, in the caller's write transaction."""
+        now = now or datetime.now(UTC)
+        forgotten = now - timedelta(seconds=self.window)
+        session.execute(delete(LoginFailure).where(LoginFailure.last_at < forgotten))
+        self._count(session, self._pair(name, address), now, lambda n: min(self.cap, self.delay * 2**n))
+        self._count(session, _subject("address", address), now, None)
 
-    def failed(self, name: str, address: str) -> None:
-        """Count a failed login."""
-        with self.lock:
-            for key in self._keys(name, address):
-                self.failures.setdefault(key, deque()).append(time.monotonic())
+    def _count(self, session: Session, subject: str, now: datetime, wait: Callable[[int], float] | None) -> None:
+        row = session.scalar(select(LoginFailure).where(LoginFailure.subject == subject).with_for_update())
+        # An address's count starts again with each window; a pair's grows while it keeps failing.
+        fresh = row is None or (wait is None and row.first_at <= now - timedelta(seconds=self.window))
+        failures = 1 if fresh or row is None else row.failures + 1
+        first = now if fresh or row is None else row.first_at
+        if wait is not None:
+            blocked_until = now + timedelta(seconds=wait(failures))
+        elif failures >= self.per_address:
+            blocked_until = first + timedelta(seconds=self.window)
+        else:
+            blocked_until = now
+        values = {"failures": failures, "first_at": first, "last_at": now, "blocked_until": blocked_until}
+        insert = dialect_insert(session)(LoginFailure).values(subject=subject, **values)
+        session.execute(insert.on_conflict_do_update(index_elements=["subject"], set_=values))
 
-    def succeeded(self, name: str) -> None:
-        """A right password clears the name's count (not the address's)."""
-        with self.lock:
-            self.failures.pop(("name", name.strip().lower()), None)
+    def succeeded(self, session: Session, name: str, address: str) -> None:
+        """A right password clears its pair's count (not the address's)."""
+        session.execute(delete(LoginFailure).where(LoginFailure.subject == self._pair(name, address)))

@@ -10,11 +10,11 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from app.access.keys import UI_CLIENT_PREFIX, Principal
-from app.models import Role, User
+from app.models import Role, UiSession, User
 
 MIN_PASSWORD_LENGTH = 12
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
@@ -110,10 +110,23 @@ def create_user(
 
 
 def disable_user(session: Session, *, username: str) -> User | None:
-    """End an account (its sessions end at their next request); None when there is no such user."""
+    """End an account and its sessions at once; None when there is no such user."""
     row = session.scalar(select(User).where(User.username == username))
     if row is not None and row.disabled_at is None:
         row.disabled_at = datetime.now(UTC)
+        session.execute(delete(UiSession).where(UiSession.user_id == row.id))
+        session.flush()
+    return row
+
+
+def set_password(session: Session, *, username: str, password: str) -> User | None:
+    """Give an account a new password and end its sessions; None when there is no such user."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ValueError(f"the password must be at least {MIN_PASSWORD_LENGTH} characters")
+    row = session.scalar(select(User).where(User.username == username))
+    if row is not None:
+        row.password_hash = hash_password(password)
+        session.execute(delete(UiSession).where(UiSession.user_id == row.id))
         session.flush()
     return row
 
@@ -130,4 +143,5 @@ def check_password(session: Session, username: str, password: str) -> User | Non
 
 
 def password_fingerprint(row: User) -> str:
+    """A short digest of the password hash: a session made with another password is over."""
     return hashlib.sha256(row.password_hash.encode()).hexdigest()[:16]

@@ -64,6 +64,25 @@ def users_disable(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def users_password(args: argparse.Namespace, settings: Settings) -> int:
+    from app.access.users import set_password
+    from app.db import make_engine, make_sessions
+
+    _, write = make_sessions(make_engine(settings.database_url))
+    try:
+        password = _read_password(args)
+        with write() as session:
+            row = set_password(session, username=args.name, password=password)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if row is None:
+        print(f"error: no user {args.name}", file=sys.stderr)
+        return 1
+    print(f"user {row.username} has a new password; its sessions have ended")
+    return 0
+
+
 def users_list(args: argparse.Namespace, settings: Settings) -> int:
     from sqlalchemy import select
 
@@ -93,4 +112,8 @@ def register(commands: Commands) -> None:
     disable = users.add_parser("disable", help="end an account; its sessions end at once")
     disable.add_argument("name")
     disable.set_defaults(run=users_disable)
+    password = users.add_parser("password", help="set a new password; the account's sessions end at once")
+    password.add_argument("name")
+    password.add_argument("--password-stdin", action="store_true", help="read it from the first line of stdin")
+    password.set_defaults(run=users_password)
     users.add_parser("list", help="list the accounts (never a password hash)").set_defaults(run=users_list)

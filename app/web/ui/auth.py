@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import hmac
-import secrets
 from typing import Annotated
 
 from fastapi import Depends, Request, Response
 from sqlalchemy.orm import Session
 
 from app.access import roles
-from app.access.sessions import WebSession, decode_session, encode_session
-from app.access.users import WebUser, password_fingerprint, web_user
+from app.access.sessions import (
+    SessionRules,
+    WebSession,
+    close_session,
+    decode_session,
+    encode_session,
+    find_session,
+    new_session_id,
+    open_session,
+    settle,
+)
+from app.access.users import WebUser, web_user
 from app.decisions.reads import Reader
 from app.errors import Forbidden, ReittiError
 from app.models import User
@@ -42,60 +51,84 @@ def _secret(request: Request) -> bytes:
     return secret
 
 
-def _set_cookie(response: Response, request: Request, web_session: WebSession) -> None:
+def _rules(request: Request) -> SessionRules:
+    return SessionRules(idle_seconds=services(request).settings.session_idle_minutes * 60)
+
+
+def _set_cookie(response: Response, request: Request, value: str) -> None:
     # Secure always: browsers keep Secure cookies from http://127.0.0.1 and localhost too.
-    response.set_cookie(
-        SESSION_COOKIE,
-        encode_session(_secret(request), web_session),
-        path=COOKIE_PATH,
-        httponly=True,
-        secure=True,
-        samesite="lax",
-    )
+    response.set_cookie(SESSION_COOKIE, value, path=COOKIE_PATH, httponly=True, secure=True, samesite="lax")
+
+
+def _anonymous(request: Request) -> WebSession:
+    web_session = WebSession(sid=new_session_id())
+    request.state.new_web_session = True
+    return web_session
+
+
+def _resolve(request: Request) -> tuple[WebSession, WebUser | None]:
+    """This request's session and user, found once per request.
+
+    A cookie without '.' is a logged-in session's id, looked up (and marked seen) in the
+    database; a signed one is an anonymous visitor's; anything else, or a session that has
+    ended, makes a new anonymous session.
+    """
+    cached = getattr(request.state, "web_resolved", None)
+    if cached is not None:
+        resolved: tuple[WebSession, WebUser | None] = cached
+        return resolved
+    value = request.cookies.get(SESSION_COOKIE) or ""
+    web_session: WebSession | None = None
+    user: WebUser | None = None
+    if value and "." not in value and len(value) <= 64:
+        with services(request).read_sessions() as session:
+            found = find_session(session, value, _rules(request))
+        if found.ended or found.stale:
+            with services(request).write_sessions() as session:
+                settle(session, value, found)
+        if found.user is not None:
+            web_session, user = WebSession(sid=value, user_id=found.user.id), web_user(found.user)
+    elif value:
+        web_session = decode_session(_secret(request), value)
+    resolved = (web_session or _anonymous(request), user)
+    request.state.web_resolved = resolved
+    return resolved
 
 
 def current_session(request: Request) -> WebSession:
     """This request's session: the cookie's, or a new anonymous one (kept by `keep_session`)."""
-    cached = getattr(request.state, "web_session", None)
-    if isinstance(cached, WebSession):
-        return cached
-    web_session = decode_session(_secret(request), request.cookies.get(SESSION_COOKIE))
-    if web_session is None:
-        web_session = WebSession(sid=secrets.token_urlsafe(18))
-        request.state.new_web_session = True
-    request.state.web_session = web_session
-    return web_session
+    return _resolve(request)[0]
 
 
 def keep_session(request: Request, response: Response) -> None:
     """Send the session cookie when this request had to make a session."""
     if getattr(request.state, "new_web_session", False):
-        _set_cookie(response, request, current_session(request))
+        _set_cookie(response, request, encode_session(_secret(request), current_session(request)))
 
 
-def current_user(request: Request, session: Session) -> WebUser | None:
-    """The logged-in user, or None: no session, a disabled account, or a changed password."""
-    web_session = current_session(request)
-    if web_session.user_id is None:
-        return None
-    row = session.get(User, web_session.user_id)
-    if row is None or row.disabled_at is not None or password_fingerprint(row) != web_session.password:
-        return None
-    return web_user(row)
+def current_user(request: Request, session: Session | None = None) -> WebUser | None:
+    """The logged-in user, or None: no session, or one that has ended (logout, idle, disabled, new password)."""
+    return _resolve(request)[1]
 
 
 def start_session(request: Request, response: Response, row: User) -> None:
     """Log the user in: a new session id, so that none chosen before login survives it."""
-    web_session = WebSession(sid=secrets.token_urlsafe(18), user_id=row.id, password=password_fingerprint(row))
-    request.state.web_session = web_session
-    _set_cookie(response, request, web_session)
+    with services(request).write_sessions() as session:
+        sid = open_session(session, row, _rules(request))
+    request.state.web_resolved = (WebSession(sid=sid, user_id=row.id), web_user(row))
+    request.state.new_web_session = False
+    _set_cookie(response, request, sid)
 
 
 def end_session(request: Request, response: Response) -> None:
-    """Log out: an anonymous session with a new id takes the old one's place."""
-    web_session = WebSession(sid=secrets.token_urlsafe(18))
-    request.state.web_session = web_session
-    _set_cookie(response, request, web_session)
+    """Log out: the session's row goes, and an anonymous session with a new id takes its place."""
+    web_session = current_session(request)
+    if web_session.user_id is not None:
+        with services(request).write_sessions() as session:
+            close_session(session, web_session.sid)
+    anonymous = WebSession(sid=new_session_id())
+    request.state.web_resolved = (anonymous, None)
+    _set_cookie(response, request, encode_session(_secret(request), anonymous))
 
 
 def csrf_token(request: Request) -> str:

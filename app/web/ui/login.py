@@ -54,14 +54,14 @@ def login_page(request: Request, user: MaybeUserDep, next: str | None = None, ou
 
 @router.post("/login")
 def login(request: Request, form: FormDep, session: ReadSessionDep) -> Response:
-    """Check the password, then start a session; failures are counted per name and address."""
+    """Check the password, then start a session; failures are counted per (name, address) and per address."""
     check_csrf(request, form)
     username = form.get("username", "")[:64]
     address = request.client.host if request.client else "unknown"
     throttle: LoginThrottle = services(request).login_throttle
     next_page = safe_next(form.get("next"))
     try:
-        throttle.check(username, address)
+        throttle.check(session, username, address)
     except TooManyAttempts as error:
         minutes = (error.retry_after + 59) // 60
         return render(
@@ -69,11 +69,14 @@ def login(request: Request, form: FormDep, session: ReadSessionDep) -> Response:
             throttled=minutes, username=username,
         )  # fmt: skip
     row = check_password(session, username, form.get("password", ""))
+    with services(request).write_sessions() as writing:
+        if row is None:
+            throttle.failed(writing, username, address)
+        else:
+            throttle.succeeded(writing, username, address)
     if row is None:
-        throttle.failed(username, address)
         log.info("ui login failed for %r from %s", username, address)
         return render(request, "login.html", user=None, status=401, next=next_page, failed=True, username=username)
-    throttle.succeeded(username)
     log.info("ui login: %s (%s)", row.username, row.role)
     response = redirect(next_page)
     start_session(request, response, row)
