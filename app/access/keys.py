@@ -90,6 +90,12 @@ def authenticate(connection: Connection | Session, authorization: str | None) ->
     return Principal(key_id=row.id, name=row.name, role=Role(row.role), municipality=row.municipality)
 
 
+def key_is_live(connection: Connection | Session, key_id: int) -> bool:
+    """Whether a key exists and is not revoked: one read of the primary key."""
+    query = select(ApiKey.id).where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
+    return connection.execute(query).first() is not None
+
+
 class KnownKeys:
     """The principals of the valid keys this process has seen, by the keys' digests.
 

@@ -4,24 +4,25 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Annotated, TypeVar
 
 from fastapi import Depends, Header, Request
+from fastapi.exceptions import RequestValidationError
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from app.access import roles
 from app.access.identity import InvalidIdentifier, check_identifier, pseudonymise
-from app.access.keys import KnownKeys, Principal, authenticate, bearer_key
+from app.access.keys import KnownKeys, Principal, authenticate, bearer_key, key_is_live
 from app.access.throttle import LoginThrottle
 from app.config import Settings
 from app.db import Transaction
 from app.decisions.reads import Reader
 from app.decisions.writer import DecisionWriter
-from app.errors import FieldError, InvalidQuery
+from app.errors import FieldError, InvalidQuery, ReittiError, Unauthenticated
 from app.rules.engine import RuleEngine
 from app.rules.model import Rules
 from app.schemas import (
@@ -78,19 +79,40 @@ def _principal(request: Request, authorization: Annotated[str | None, Header()] 
         return authenticate(connection, authorization)
 
 
-async def _event_poster(request: Request, authorization: Annotated[str | None, Header()] = None) -> Principal:
+def _key_lives(request: Request, key_id: int) -> bool:
+    with services(request).database.connect() as connection:
+        return key_is_live(connection, key_id)
+
+
+async def _event_poster(
+    request: Request, authorization: Annotated[str | None, Header()] = None
+) -> AsyncIterator[Principal]:
     """The caller of POST /v1/events: its key is looked up once per process, then remembered.
 
-    The writer checks again, in the transaction that would store, that the key is not revoked.
+    A remembered key is checked again exactly wherever an answer depends on it: the writer
+    checks, in the transaction that would store, that it is not revoked; and before any
+    other error (a body that does not validate, an event the rules refuse) is answered to
+    it, one indexed read confirms it still lives, so a revoked key gets 401, never a 422.
+    The valid path, the busy one, pays nothing for this.
     """
     known = services(request).known_keys
     key = bearer_key(authorization)
     principal = known.get(key)
+    remembered = principal is not None
     if principal is None:
         principal = await run_in_threadpool(_principal, request, authorization)
         known.remember(key, principal)
     principal.require(*roles.POST_EVENTS)
-    return principal
+    if not remembered:
+        yield principal
+        return
+    try:
+        yield principal
+    except (RequestValidationError, ReittiError) as error:
+        if isinstance(error, Unauthenticated) or await run_in_threadpool(_key_lives, request, principal.key_id):
+            raise
+        known.forget(principal.key_id)
+        raise Unauthenticated("The API key is not valid or has been revoked.") from None
 
 
 # The two below do no I/O: async, so FastAPI does not hand them to a worker thread.

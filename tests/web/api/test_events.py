@@ -187,6 +187,26 @@ class TestPostEvent:
         assert api.post("/v1/events", json={}, headers=key).status_code == 401
         assert count_rows(database_url) == 1
 
+    def test_a_key_revoked_after_use_gets_401_not_a_validation_answer(
+        self, api: httpx.Client, make_key: KeyMaker, database_url: str
+    ) -> None:
+        # The key is remembered by this worker; its first calls after revocation send bodies
+        # that would not validate: the revocation is what the answer must say.
+        key, live = make_key(), make_key(name="client-b")
+        for headers in (key, live):
+            assert api.post("/v1/events", json=oeo_start(), headers=headers).status_code == 201
+        engine = make_engine(database_url)
+        with engine.begin() as connection:
+            connection.execute(text("UPDATE api_keys SET revoked_at = CURRENT_TIMESTAMP WHERE name = 'client-a'"))
+        engine.dispose()
+        invalid = [{}, oeo_start(event_type="no.such.event"), oeo_start(attributes={"unknown": True})]
+        for body in invalid:
+            refused = api.post("/v1/events", json=body, headers=key)
+            assert refused.status_code == 401, refused.text
+            assert refused.headers["www-authenticate"] == "Bearer"
+            assert api.post("/v1/events", json=body, headers=live).status_code in (400, 422)
+        assert count_rows(database_url) == 2
+
     def test_body_over_64_kib_is_413(self, api: httpx.Client, make_key: KeyMaker, database_url: str) -> None:
         body = oeo_start(attributes={"padding": "x" * 70_000})
         response = api.post("/v1/events", json=body, headers=make_key())
