@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TypeAlias
 
-from app.models import Role
+from app.models import AccessAction, Role
 
 Roles: TypeAlias = tuple[Role, ...]
 
@@ -20,5 +20,8 @@ OVERRIDE: Roles = (Role.coach, Role.admin)
 AUDIT: Roles = (Role.auditor, Role.admin)
 # API keys and UI accounts.
 ADMINISTER: Roles = (Role.admin,)
-# People: their reads of decisions go into the access log (integrations reading what they posted do not).
+# People: their reads of decisions go into the access log (integrations reading what they posted do not,
+# but for LOGGED_FOR_EVERYONE).
 LOGGED_READERS: frozenset[Role] = frozenset({Role.coach, Role.auditor, Role.admin})
+# What is logged whoever reads it: overrides carry coaches' free texts about customers.
+LOGGED_FOR_EVERYONE: frozenset[AccessAction] = frozenset({AccessAction.overrides})

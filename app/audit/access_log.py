@@ -19,9 +19,9 @@ from app.models import AccessAction, AccessEntry
 from app.schemas import AccessQuery, DecisionFilters
 
 
-def reads_are_logged(principal: Principal) -> bool:
-    """Whether this principal's reads of decisions go to the access log: people's do."""
-    return principal.role in roles.LOGGED_READERS
+def reads_are_logged(principal: Principal, action: AccessAction) -> bool:
+    """Whether this read goes to the access log: people's do, and anyone's of overrides' texts."""
+    return principal.role in roles.LOGGED_READERS or action in roles.LOGGED_FOR_EVERYONE
 
 
 def record_access(
@@ -64,7 +64,7 @@ def log_read(
     Every surface that shows decisions to people calls this (or `logged_read`): the API
     and any other. The read itself stays in its read session; only this writes.
     """
-    if not reads_are_logged(principal):
+    if not reads_are_logged(principal, action):
         return
     asked = filters.model_dump(mode="json", exclude_none=True) if filters is not None else None
     with transaction() as session:

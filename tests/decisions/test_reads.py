@@ -90,6 +90,18 @@ class TestReads:
             reads.read_decision(reads.Reader(INTEGRATION, session, write), decision_id)
         assert access_entries(read) == []
 
+    def test_an_integration_reading_coaches_override_texts_is_logged(
+        self, sessions: tuple[object, Transaction], rules: Rules, rule_engine: RuleEngine
+    ) -> None:
+        read, write = sessions
+        decision_id = stored(write, rules, rule_engine, event("r4"))
+        with read() as session:  # type: ignore[operator]
+            assert reads.read_overrides(reads.Reader(INTEGRATION, session, write), decision_id) == []
+        (entry,) = access_entries(read)
+        assert (entry.key_name, entry.role, entry.action, entry.decision_id, entry.rows) == (
+            "client-a", "integration", AccessAction.overrides.value, decision_id, 0,
+        )  # fmt: skip
+
     def test_a_page_is_logged_with_its_filter_and_row_count(
         self, sessions: tuple[object, Transaction], rules: Rules, rule_engine: RuleEngine
     ) -> None:
