@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import logging
 
+from app.access.keys import Principal
+from app.decisions.queries import may_see
 from app.decisions.store import Submission, request_fingerprint
+from app.errors import EventInvalid, FieldError
 from app.rules.engine import RuleEngine
 from app.rules.events import read_event
 from app.rules.model import Rules
@@ -25,6 +28,21 @@ def prepare(body: EventIn, *, client: str, rules: Rules, engine: RuleEngine, pse
     fingerprint = request_fingerprint(body, event.customer_pseudonym)
     decision = decide(event, engine=engine, registry=rules.registry)
     return Submission(client, event, fingerprint, decision)
+
+
+OUTSIDE_SCOPE = "is outside the caller's municipality: route only customers whose decisions you may see"
+
+
+def check_scope(principal: Principal, submission: Submission) -> None:
+    """Refuse (422, at home_municipality) a decision the caller could not then see.
+
+    A coach routes for the customers of their municipality, or those whose handler is its
+    local unit: the scope in which they read and override decisions. A decision outside it
+    would be written in another municipality's name by someone who cannot read it back.
+    """
+    home, handler = submission.event.home_municipality, submission.decision.handler.unit
+    if not may_see(principal, client=submission.client, home_municipality=home, handler_unit=handler):
+        raise EventInvalid([FieldError(("body", "customer", "home_municipality"), OUTSIDE_SCOPE)])
 
 
 def log_new(submission: Submission, decision: DecisionOut) -> None:

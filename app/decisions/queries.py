@@ -64,6 +64,15 @@ def scope_conditions(principal: Principal, table: type[Decision] | CountTable) -
     return []
 
 
+def may_see(principal: Principal, *, client: str, home_municipality: str, handler_unit: str) -> bool:
+    """Whether the principal may see a decision with these columns: `scope_conditions` in Python."""
+    if principal.role is Role.integration:
+        return client == principal.name
+    if principal.role is Role.coach:
+        return principal.municipality in (home_municipality, handler_unit.removeprefix("local-"))
+    return True
+
+
 def _scoped(query: Select[Decision], principal: Principal) -> Select[Decision]:
     """Only the decisions the principal may see."""
     return query.where(*scope_conditions(principal, Decision))

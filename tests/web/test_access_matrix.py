@@ -174,9 +174,11 @@ def _ui_form(method: str, path: str, caller: str, users: dict[str, tuple[str, st
         username, password = users.get(caller, ("nobody", "not a password"))
         return {"username": username, "password": password}
     if path == "/ui/route":
+        # Each coach routes a customer of their own municipality: one of another is refused at its field.
+        home = "139" if caller == "other_coach" else "244"
         return {
             "event_type": "oeo.start", "event_id": f"matrix-{caller}", "occurred_at": "2025-03-03T09:15",
-            "customer_type": "jobseeker", "customer_id": IDENTITY_CODE, "home_municipality": "244",
+            "customer_type": "jobseeker", "customer_id": IDENTITY_CODE, "home_municipality": home,
         }  # fmt: skip
     if path == "/ui/decisions/{decision_id}/overrides":
         return {"customership": "local-244", "reason": "customer_request"}

@@ -44,6 +44,7 @@ async def post_event(
     submission = intake.prepare(
         body, client=principal.name, rules=rules, engine=engine, pseudonym_key=services(request).pseudonym_key
     )
+    intake.check_scope(principal, submission)  # the UI's rule too; an integration sees what it posts
     stored = await services(request).writer.store(submission, key_id=principal.key_id)
     if isinstance(stored, Unauthenticated):
         services(request).known_keys.forget(principal.key_id)

@@ -229,6 +229,8 @@ def _field_message(
         return t("errors.customer_id") if given else t("errors.required")
     if name == "language" and not given and event_type.language_required_when is not None:
         return t("errors.language_required", condition=t.condition(event_type.language_required_when))
+    if name == "home_municipality" and error.msg == intake.OUTSIDE_SCOPE:
+        return t("errors.outside_municipality")
     if name == "occurred_at":
         return t("errors.no_ruleset") if given and error.msg != "time" else t("errors.time")
     return t("errors.required") if not given else t("errors.invalid_value")
@@ -271,7 +273,9 @@ def route_event(
                 body, client=user.principal.name, rules=rules, engine=engine,
                 pseudonym_key=services(request).pseudonym_key,
             )  # fmt: skip
+            intake.check_scope(user.principal, submission)
         except EventInvalid as invalid:
+            submission = None
             errors = invalid.errors
     if submission is None:
         page.errors = _form_errors(errors, form, event_type, rules, t)

@@ -407,6 +407,19 @@ class TestRouteOverHttp:
         assert "131052-308X" not in response.text
         assert count_rows(database_url) == 0
 
+    def test_a_customer_of_another_municipality_is_refused_at_its_field_and_nothing_is_stored(
+        self, visitor: Visitor, make_user: UserMaker, database_url: str
+    ) -> None:
+        # Kempele's coach; an Oulu customer whose handler is a central unit: a decision the
+        # coach could not read back (it would be a 404), so it is not made.
+        visitor.login(*make_user("elsewhere"))
+        response = visitor.route(customer_id=IDENTITY_CODE, home_municipality="564")
+        assert response.status_code == 422
+        assert 'id="home_municipality-error"' in response.text
+        assert "Reititä vain oman kuntasi asiakkaita." in response.text
+        assert count_rows(database_url) == 0
+        assert visitor.route(customer_id=IDENTITY_CODE, home_municipality="244").status_code == 303
+
     def test_only_a_coach_routes(self, visitor: Visitor, make_user: UserMaker) -> None:
         visitor.login(*make_user("auditor", role="auditor"))
         assert visitor.get("/ui/route").status_code == 403
