@@ -31,7 +31,7 @@ from tests.conftest import (
 class Workers:
     """`reitti serve --workers N` as an operator runs it, on the test database."""
 
-    def __init__(self, database_url: str, workers: int = 2) -> None:
+    def __init__(self, database_url: str, workers: int = 2, **settings: str) -> None:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         env = {
@@ -40,6 +40,7 @@ class Workers:
             "REITTI_PSEUDONYM_KEY": TEST_PSEUDONYM_KEY,
             "REITTI_SESSION_SECRET": TEST_SESSION_SECRET,
             "REITTI_CHECKPOINT_KEY": TEST_CHECKPOINT_KEY,
+            **settings,
         }
         self.process = subprocess.Popen(
             [sys.executable, "-m", "app.cli", "serve", "--port", str(self.port), "--workers", str(workers)],
