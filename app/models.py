@@ -73,6 +73,20 @@ class Role(StrEnum):
     admin = "admin"
 
 
+# A person's decisions and reads are recorded under the name `ui:<username>`; no API key may
+# be named so (app.access.keys refuses it), so a recorded name tells a key from a person.
+UI_CLIENT_PREFIX = "ui:"
+
+
+def principal_ref(name: str, number: int) -> str:
+    """Who a record names, unambiguously: `user:<id>` for a UI account, `key:<id>` for an API key.
+
+    Keys and accounts are numbered apart, so key 5 and user 5 are different callers; the
+    recorded name says which one is meant.
+    """
+    return f"{'user' if name.startswith(UI_CLIENT_PREFIX) else 'key'}:{number}"
+
+
 class ApiKey(Base):
     """An API key; only its SHA-256 is kept."""
 

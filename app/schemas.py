@@ -6,10 +6,19 @@ import base64
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue, field_validator, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    computed_field,
+    field_validator,
+    model_validator,
+)
 
 from app.errors import FieldError, InvalidQuery
-from app.models import AccessAction, OverrideReason, RecordKind, Role
+from app.models import AccessAction, OverrideReason, RecordKind, Role, principal_ref
 
 Strict = ConfigDict(extra="forbid")
 
@@ -449,14 +458,21 @@ class AccessOut(BaseModel):
     """One logged read: who, when, which decision or which filter, how many rows."""
 
     at: AwareDatetime
-    key_id: int
+    key_id: int = Field(description="the number of the key or of the UI account: `principal` says which")
     key_name: str
+
     role: Role
     municipality: str | None
     action: AccessAction
     decision_id: str | None
     filters: dict[str, Any] | None
     rows: int
+
+    @computed_field(description="who read: `key:<id>` for an API key, `user:<id>` for a UI account")  # type: ignore[prop-decorator]
+    @property
+    def principal(self) -> str:
+        """Keys and UI accounts are numbered apart: this says which `key_id` is."""
+        return principal_ref(self.key_name, self.key_id)
 
 
 class AccessPage(BaseModel):

@@ -12,11 +12,10 @@ from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from app.errors import Forbidden, Unauthenticated
-from app.models import ApiKey, Role
+from app.models import UI_CLIENT_PREFIX, ApiKey, Role, principal_ref
 
 KEY_PREFIX = "reitti_"
-# A person's decisions in the web UI are logged as the client `ui:<username>`.
-UI_CLIENT_PREFIX = "ui:"
+__all__ = ["UI_CLIENT_PREFIX"]  # a person's decisions in the web UI are logged as the client `ui:<username>`
 
 
 @dataclass(frozen=True)
@@ -27,6 +26,11 @@ class Principal:
     name: str
     role: Role
     municipality: str | None
+
+    @property
+    def ref(self) -> str:
+        """`key:<id>` or `user:<id>`: keys and UI accounts are numbered apart."""
+        return principal_ref(self.name, self.key_id)
 
     def require(self, *roles: Role) -> None:
         """Refuse (403) a principal whose role is not one of `roles`."""

@@ -271,3 +271,24 @@ class TestAccessLog:
             response = api.get(path, params={"cursor": encode_cursor(2**63)}, headers=auditor)
             assert response.status_code == 422, path
             assert response.json()["errors"][0]["loc"] == ["query", "cursor"]
+
+
+def test_key_5_and_user_5_read_apart_in_the_access_log(
+    api: httpx.Client, make_key: KeyMaker, database_url: str
+) -> None:
+    from app.audit.access_log import record_access
+    from app.models import AccessAction
+
+    engine = make_engine(database_url)
+    _, write = make_sessions(engine)
+    with write() as session:
+        for name in ("coach-244", "ui:kaisa"):  # an API key and a UI account, both number 5
+            reader = Principal(key_id=5, name=name, role=Role.coach, municipality="244")
+            record_access(session, reader, action=AccessAction.list, rows=0, filters={})
+    engine.dispose()
+    entries = access(api, make_key(role="admin", name="admin"))
+    assert sorted((e["principal"], e["key_id"], e["key_name"]) for e in entries) == [
+        ("key:5", 5, "coach-244"),
+        ("user:5", 5, "ui:kaisa"),
+    ]
+    assert Principal(key_id=5, name="ui:kaisa", role=Role.coach, municipality="244").ref == "user:5"
