@@ -50,6 +50,10 @@ class Settings:
     session_idle_minutes: int = 30
     # The nth failed login of a (name, address) pair waits this times 2**n seconds, capped.
     login_delay_seconds: float = 1.0
+    chain_key: str | None = None
+    chain_old_keys: tuple[str, ...] = ()
+    checkpoint_dir: Path | None = None
+    checkpoint_every: float = 300.0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -64,6 +68,10 @@ class Settings:
             session_secret=env.get("REITTI_SESSION_SECRET") or None,
             session_idle_minutes=_positive(env, "REITTI_SESSION_IDLE_MINUTES", 30, int),
             login_delay_seconds=_positive(env, "REITTI_LOGIN_DELAY_SECONDS", 1.0, float),
+            chain_key=env.get("REITTI_CHAIN_KEY") or None,
+            chain_old_keys=tuple(key for key in env.get("REITTI_CHAIN_OLD_KEYS", "").split(",") if key),
+            checkpoint_dir=Path(env["REITTI_CHECKPOINT_DIR"]) if env.get("REITTI_CHECKPOINT_DIR") else None,
+            checkpoint_every=float(env.get("REITTI_CHECKPOINT_EVERY", 300)),
         )
 
     def sqlite_path(self) -> Path | None:
@@ -98,6 +106,14 @@ class Settings:
         database is only as far away as the file system: production sets the variable.
         """
         return self._key(self.checkpoint_key, "REITTI_CHECKPOINT_KEY", ".checkpoint-key")
+
+    def resolve_chain_key(self) -> bytes:
+        """The key whose MAC on each link proves the service wrote it: the variable, or a key beside the SQLite file.
+
+        Like the checkpoint key it must stay out of the database and its backups: whoever
+        holds it and can write to the database can forge links.
+        """
+        return self._key(self.chain_key, "REITTI_CHAIN_KEY", ".chain-key")
 
     def _key(self, value: str | None, variable: str, suffix: str) -> bytes:
         """A key from its variable; without it, one made once and kept beside the SQLite file."""

@@ -83,15 +83,17 @@ def refresh_sqlite_statistics(engine: Engine, *, grown: float = 2.0, least: int 
     return True
 
 
-def make_sessions(engine: Engine) -> tuple[sessionmaker[Session], Transaction]:
+def make_sessions(engine: Engine, *, info: dict[str, Any] | None = None) -> tuple[sessionmaker[Session], Transaction]:
     """Session factories for reading and for writing; a write session is one transaction.
+
+    `info` goes into every session's `info`: the audit chain's keys travel there.
 
     SQLite has one writer at a time. Writers of this process queue on a lock here rather
     than in SQLite's busy handler, which sleeps in growing steps and made p99 latency
     hundreds of milliseconds under load; other processes still meet the busy timeout.
     """
-    read = sessionmaker(engine, expire_on_commit=False)
-    writing = sessionmaker(engine.execution_options(sqlite_immediate=True), expire_on_commit=False)
+    read = sessionmaker(engine, expire_on_commit=False, info=info)
+    writing = sessionmaker(engine.execution_options(sqlite_immediate=True), expire_on_commit=False, info=info)
     lock = threading.Lock() if engine.dialect.name == "sqlite" else nullcontext()
 
     @contextmanager

@@ -13,6 +13,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app.access.throttle import LoginThrottle
+from app.audit.checkpoints import CheckpointWriter
+from app.audit.keys import ChainKeys, session_info
 from app.config import Settings
 from app.db import make_engine, make_sessions, refresh_sqlite_statistics
 from app.decisions.writer import DecisionWriter
@@ -58,7 +60,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             engine.load(ruleset)
         database = make_engine(settings.database_url)
         refresh_sqlite_statistics(database)
-        read_sessions, write_sessions = make_sessions(database)
+        chain_keys = ChainKeys.from_settings(settings)
+        read_sessions, write_sessions = make_sessions(database, info=session_info(chain_keys))
+        checkpoint_key = settings.resolve_checkpoint_key()
+        kept = settings.checkpoint_dir
+        checkpointer = (
+            CheckpointWriter(read_sessions, checkpoint_key, kept, settings.checkpoint_every) if kept else None
+        )
         app.state.services = Services(
             settings=settings,
             rules=rules,
@@ -68,7 +76,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             write_sessions=write_sessions,
             writer=DecisionWriter(write_sessions),
             pseudonym_key=settings.resolve_pseudonym_key(),
-            checkpoint_key=settings.resolve_checkpoint_key(),
+            checkpoint_key=checkpoint_key,
+            chain_keys=chain_keys,
             session_secret=settings.resolve_session_secret(),
             login_throttle=LoginThrottle(delay=settings.login_delay_seconds),
         )
@@ -79,6 +88,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             services: Services = app.state.services
             app.state.services = None
             services.writer.close()
+            if checkpointer is not None:  # after the last decisions are stored: the head the service leaves
+                checkpointer.close()
             engine.close()
             database.dispose()
 

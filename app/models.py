@@ -223,6 +223,10 @@ class ChainLink(Base):
     prev_hash: Mapped[str] = mapped_column(String(64), unique=True)
     hash: Mapped[str] = mapped_column(String(64), unique=True)
     chained_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # The id of the chain key and the HMAC of `hash` under it; nullable only because columns
+    # added to a guarded table cannot be NOT NULL there on SQLite (verification names a NULL).
+    mac_key: Mapped[str | None] = mapped_column(String(16))
+    mac: Mapped[str | None] = mapped_column(String(64))
 
 
 class OverrideReason(StrEnum):
@@ -352,3 +356,8 @@ class AccessEntry(Base):
     decision_id: Mapped[str | None] = mapped_column(String(36), index=True)
     filters: Mapped[dict[str, Any] | None] = mapped_column(Document)
     rows: Mapped[int] = mapped_column(Integer)
+    # The access log's own chain (app/audit/access_log.py): gap-free `seq`, hashes and the chain key's MAC.
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64))
+    mac_key: Mapped[str | None] = mapped_column(String(16))
+    mac: Mapped[str | None] = mapped_column(String(64))

@@ -362,7 +362,7 @@ class OverrideIn(BaseModel):
 class LinkOut(BaseModel):
     """A record's link in the audit chain, and the document it hashes.
 
-    hash = sha256(prev_hash || document), both as UTF-8 text.
+    hash = sha256(prev_hash || document), both as UTF-8 text; mac = HMAC-SHA256(chain key `mac_key`, hash).
     """
 
     seq: int
@@ -372,6 +372,8 @@ class LinkOut(BaseModel):
     hash: str
     chained_at: AwareDatetime
     document: str
+    mac_key: str | None = None
+    mac: str | None = None
 
 
 class OverrideOut(BaseModel):
@@ -425,6 +427,7 @@ class FindingOut(BaseModel):
     seq: int | None
     record_id: str | None
     problem: str
+    log: Literal["decisions", "access"] = "decisions"
 
 
 class VerificationOut(BaseModel):
@@ -436,6 +439,8 @@ class VerificationOut(BaseModel):
     head_hash: str
     findings: list[FindingOut]
     summary: str
+    access_entries: int = 0
+    access_intact_up_to: int = 0
 
 
 class AccessQuery(BaseModel):

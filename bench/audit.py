@@ -41,7 +41,8 @@ from sqlalchemy.orm import Session
 
 from app.access.identity import pseudonymise
 from app.access.keys import Principal
-from app.audit import chain
+from app.audit import chain, verification
+from app.audit.keys import ChainKeys, session_info
 from app.config import REPOSITORY
 from app.db import make_engine, make_sessions, refresh_sqlite_statistics
 from app.decisions import counts, intake, queries, stats, store
@@ -55,6 +56,9 @@ from app.schemas import DecisionFilters, DecisionQuery
 from app.time import FINNISH_TIME
 from bench.http import wrk
 from bench.run import serving, valid_events
+
+# The chain key the benchmarks sign links with (bench/http.py serves with the same one).
+BENCH_CHAIN_INFO = session_info(ChainKeys.of(b"bench-chain"))
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "REITTI_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -136,7 +140,7 @@ def fill(url: str, rows: int, sample: list[tuple[ValidEvent, dict[str, Any]]], c
             connection.execute(insert(ChainLink.__table__), batch_links)
     print(f"  wrote {rows:,} decisions and links in {time.perf_counter() - started:.0f} s")
     started = time.perf_counter()
-    _, write = make_sessions(engine)
+    _, write = make_sessions(engine, info=BENCH_CHAIN_INFO)
     with write() as session:
         groups, _ = counts.rebuild_counts(session)
     elapsed = time.perf_counter() - started
@@ -150,10 +154,10 @@ def fill(url: str, rows: int, sample: list[tuple[ValidEvent, dict[str, Any]]], c
 def time_verify(url: str, label: str) -> None:
     """Walk the whole chain once and say how long it took."""
     engine = make_engine(url)
-    read, _ = make_sessions(engine)
+    read, _ = make_sessions(engine, info=BENCH_CHAIN_INFO)
     with read() as session:
         started = time.perf_counter()
-        result = chain.verify(session)
+        result = verification.verify(session)
         elapsed = time.perf_counter() - started
     engine.dispose()
     print(f"  verify, {label}: {elapsed:.2f} s, {result.links / elapsed:,.0f} links/s; {result.summary()[:60]}…")
@@ -177,7 +181,7 @@ def time_queries(url: str) -> None:
     started = time.perf_counter()
     if refresh_sqlite_statistics(engine):  # as the service does when it starts
         print(f"  SQLite statistics refreshed (ANALYZE) in {time.perf_counter() - started:.1f} s")
-    read, _ = make_sessions(engine)
+    read, _ = make_sessions(engine, info=BENCH_CHAIN_INFO)
     q1 = {
         "decided_after": datetime(2025, 1, 1, tzinfo=FINNISH_TIME),
         "decided_before": datetime(2025, 4, 1, tzinfo=FINNISH_TIME),
@@ -249,10 +253,10 @@ def time_stats(session: Session, label: str, principal: Principal, filters: Deci
 
 def links_and_verdict(url: str) -> tuple[int, str]:
     engine = make_engine(url)
-    read, _ = make_sessions(engine)
+    read, _ = make_sessions(engine, info=BENCH_CHAIN_INFO)
     with read() as session:
         decisions_count = session.scalar(select(func.count()).select_from(Decision)) or 0
-        result = chain.verify(session)
+        result = verification.verify(session)
     engine.dispose()
     verdict = "intact" if result.intact else "NOT intact"
     return (
@@ -280,7 +284,7 @@ def _submit_for(url: str, start: Any, seconds: float, worker: int) -> int:
     for ruleset in rules.rulesets:
         engine.load(ruleset)
     database_engine = make_engine(url)
-    _, write = make_sessions(database_engine)
+    _, write = make_sessions(database_engine, info=BENCH_CHAIN_INFO)
     bodies = [body for body, _ in valid_events(rules, 500)]
     start.wait()  # every process ready: they run over the same seconds
     deadline, count = time.monotonic() + seconds, 0

@@ -138,6 +138,7 @@ def serving(
         "REITTI_DATABASE_URL": database_url,
         "REITTI_PSEUDONYM_KEY": "bench",
         "REITTI_CHECKPOINT_KEY": "bench",
+        "REITTI_CHAIN_KEY": "bench-chain",
         "REITTI_SESSION_SECRET": "bench-session-secret-bench-session-secret",
     }
     reitti = [sys.executable, "-m", "app.cli"]

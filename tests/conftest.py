@@ -31,6 +31,7 @@ from alembic.config import Config
 from sqlalchemy import Connection, create_engine, text
 
 from app.access.keys import create_key
+from app.audit.keys import ChainKeys, session_info
 from app.config import REPOSITORY, Settings
 from app.db import make_engine, make_sessions
 from app.models import Role
@@ -41,6 +42,9 @@ from app.rules.model import Rules
 POSTGRES_ADMIN_URL = os.environ.get("REITTI_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 TEST_PSEUDONYM_KEY = "test-pseudonym-key"
 TEST_CHECKPOINT_KEY = "test-checkpoint-key"
+TEST_CHAIN_KEY = "test-chain-key"
+# What every test's sessions carry: the chain keys the test servers sign links with.
+TEST_CHAIN_INFO = session_info(ChainKeys.of(TEST_CHAIN_KEY.encode("utf-8")))
 
 
 @pytest.fixture(scope="session")
@@ -64,6 +68,7 @@ def migrate(url: str, revision: str = "head") -> None:
     config = Config(str(REPOSITORY / "alembic.ini"))
     config.attributes["database_url"] = url
     config.attributes["configure_logging"] = False
+    config.attributes["chain_key"] = TEST_CHAIN_KEY
     command.upgrade(config, revision)
 
 
@@ -117,6 +122,7 @@ class Server:
             settings,
             session_secret=settings.session_secret or TEST_SESSION_SECRET,
             checkpoint_key=settings.checkpoint_key or TEST_CHECKPOINT_KEY,
+            chain_key=settings.chain_key or TEST_CHAIN_KEY,
         )
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
@@ -199,7 +205,7 @@ KeyMaker = Callable[..., dict[str, str]]
 def make_key(database_url: str) -> Iterator[KeyMaker]:
     """Make an API key in the test database; returns the Authorization header for it."""
     engine = make_engine(database_url)
-    _, write = make_sessions(engine)
+    _, write = make_sessions(engine, info=TEST_CHAIN_INFO)
 
     def make(role: str = "integration", name: str = "client-a", municipality: str | None = None) -> dict[str, str]:
         with write() as session:
@@ -269,7 +275,7 @@ def make_user(database_url: str, api: httpx.Client) -> Iterator[UserMaker]:
     from app.models import LoginFailure, UiSession, User
 
     engine = make_engine(database_url)
-    _, write = make_sessions(engine)
+    _, write = make_sessions(engine, info=TEST_CHAIN_INFO)
 
     def make(
         username: str, role: str = "coach", municipality: str | None = "244", display_name: str = ""
@@ -296,11 +302,11 @@ def make_user(database_url: str, api: httpx.Client) -> Iterator[UserMaker]:
 
 def chain_verifies(database_url: str) -> tuple[bool, int, str]:
     """Walk the audit chain of a test database: (intact, links, the operator's summary)."""
-    from app.audit import chain
+    from app.audit import verification
 
     engine = make_engine(database_url)
-    read, _ = make_sessions(engine)
+    read, _ = make_sessions(engine, info=TEST_CHAIN_INFO)
     with read() as session:
-        result = chain.verify(session)
+        result = verification.verify(session)
     engine.dispose()
     return result.intact, result.links, result.summary()

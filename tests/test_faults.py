@@ -24,7 +24,7 @@ from app.access.keys import create_key
 from app.config import Settings
 from app.db import make_engine, make_sessions
 from app.models import Role
-from tests.conftest import TEST_PSEUDONYM_KEY, Server, chain_verifies, free_port, migrate
+from tests.conftest import TEST_CHAIN_INFO, TEST_PSEUDONYM_KEY, Server, chain_verifies, free_port, migrate
 
 PG_BIN = Path("/usr/lib/postgresql") / (sorted(p.name for p in Path("/usr/lib/postgresql").iterdir())[-1]) / "bin"
 
@@ -72,7 +72,7 @@ def private_postgres() -> Iterator[PrivatePostgres]:
 
 def integration_key(url: str) -> dict[str, str]:
     database = make_engine(url)
-    _, write = make_sessions(database)
+    _, write = make_sessions(database, info=TEST_CHAIN_INFO)
     with write() as session:
         _, plain = create_key(session, role=Role.integration, name="faults", municipality=None)
     database.dispose()

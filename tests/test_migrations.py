@@ -24,7 +24,7 @@ from app.models import Base
 from app.rules.engine import RuleEngine
 from app.rules.model import Rules
 from app.schemas import EventIn
-from tests.conftest import COUNT_TABLES, POSTGRES_ADMIN_URL
+from tests.conftest import COUNT_TABLES, POSTGRES_ADMIN_URL, TEST_CHAIN_INFO, TEST_CHAIN_KEY
 from tests.decisions.test_stats import kept_counts, random_log
 
 
@@ -50,12 +50,13 @@ def alembic(url: str, *args: str) -> None:
     config = Config(str(REPOSITORY / "alembic.ini"))
     config.attributes["database_url"] = url
     config.attributes["configure_logging"] = False
+    config.attributes["chain_key"] = TEST_CHAIN_KEY
     getattr(command, args[0])(config, *args[1:])
 
 
 def seed(url: str, rules: Rules, engine: RuleEngine, count: int = 5) -> None:
     database = make_engine(url)
-    _, write = make_sessions(database)
+    _, write = make_sessions(database, info=TEST_CHAIN_INFO)
     for number in range(count):
         body = EventIn.model_validate(
             {
@@ -93,7 +94,7 @@ def test_the_counts_made_from_a_log_are_the_counts_kept_while_it_was_written(
 ) -> None:
     alembic(empty_database, "upgrade", "head")
     database = make_engine(empty_database)
-    _, write = make_sessions(database)
+    _, write = make_sessions(database, info=TEST_CHAIN_INFO)
     random_log(write, rules, rule_engine, random.Random(5), count=300)
     kept = kept_counts(database)
     alembic(empty_database, "downgrade", "0003")

@@ -18,6 +18,7 @@ from sqlalchemy import text
 from app.config import REPOSITORY
 from app.db import make_engine
 from tests.conftest import (
+    TEST_CHAIN_KEY,
     TEST_CHECKPOINT_KEY,
     TEST_PSEUDONYM_KEY,
     TEST_SESSION_SECRET,
@@ -40,6 +41,7 @@ class Workers:
             "REITTI_PSEUDONYM_KEY": TEST_PSEUDONYM_KEY,
             "REITTI_SESSION_SECRET": TEST_SESSION_SECRET,
             "REITTI_CHECKPOINT_KEY": TEST_CHECKPOINT_KEY,
+            "REITTI_CHAIN_KEY": TEST_CHAIN_KEY,
             **settings,
         }
         self.process = subprocess.Popen(

@@ -1,4 +1,10 @@
-"""The access log: every person's read of decisions, written before the answer leaves."""
+"""The access log: every person's read of decisions, written before the answer leaves.
+
+The log is a chain of its own, as the decisions' is: each entry has a gap-free `seq`, the
+previous entry's hash, `hash = sha256(prev_hash || document)` and the chain key's MAC of
+the hash, so that an entry edited, re-attributed, removed or added beside the service is
+found by `verify_access_log`. It has its own lock: reads do not wait for decisions.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +14,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from app.access import roles
 from app.access.keys import Principal
+from app.audit.chain import GENESIS, canonical_json, link_hash, plain
+from app.audit.keys import keys_of
 from app.db import Transaction, newest_first, where_all
 from app.errors import NotFound
 from app.models import AccessAction, AccessEntry
@@ -24,6 +32,26 @@ def reads_are_logged(principal: Principal, action: AccessAction) -> bool:
     return principal.role in roles.LOGGED_READERS or action in roles.LOGGED_FOR_EVERYONE
 
 
+# The key of the PostgreSQL advisory lock that serialises appends to the access log.
+ACCESS_LOCK = 0x52454955  # "REIU"
+
+# The columns an entry's hash vouches for, named: a column added later must not change old documents.
+ENTRY_FIELDS = ("seq", "at", "key_id", "key_name", "role", "municipality", "action", "decision_id", "filters", "rows")
+
+
+def entry_document(entry: Mapping[str, Any], mac_key: str | None) -> str:
+    """The canonical JSON that an access-log entry's hash covers: every column but its chain's own."""
+    return canonical_json({"mac_key": mac_key, **{name: plain(entry[name]) for name in ENTRY_FIELDS}})
+
+
+def _access_head(session: Session) -> tuple[int, str]:
+    """The last entry's seq and hash; (0, GENESIS) for an empty log."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(ACCESS_LOCK)))
+    row = session.execute(select(AccessEntry.seq, AccessEntry.hash).order_by(AccessEntry.seq.desc()).limit(1)).first()
+    return (row.seq, row.hash or GENESIS) if row else (0, GENESIS)
+
+
 def record_access(
     session: Session,
     principal: Principal,
@@ -33,21 +61,28 @@ def record_access(
     decision_id: str | None = None,
     filters: Mapping[str, Any] | None = None,
 ) -> None:
-    """Log a read of decisions (who, when, which decision or filter, how many rows), in the caller's transaction."""
-    session.add(
-        AccessEntry(
-            at=datetime.now(UTC),
-            key_id=principal.key_id,
-            key_name=principal.name,
-            role=principal.role.value,
-            municipality=principal.municipality,
-            action=action.value,
-            decision_id=decision_id,
-            filters=dict(filters) if filters is not None else None,
-            rows=rows,
-        )
-    )
-    session.flush()
+    """Log a read of decisions (who, when, which decision or filter, how many rows), in the caller's transaction.
+
+    The entry is chained after the last one under the access log's lock, held to the commit.
+    """
+    keys = keys_of(session)
+    seq, prev_hash = _access_head(session)
+    entry: dict[str, Any] = {
+        "seq": seq + 1,
+        "at": datetime.now(UTC),
+        "key_id": principal.key_id,
+        "key_name": principal.name,
+        "role": principal.role.value,
+        "municipality": principal.municipality,
+        "action": action.value,
+        "decision_id": decision_id,
+        "filters": dict(filters) if filters is not None else None,
+        "rows": rows,
+    }
+    entry["prev_hash"] = prev_hash
+    entry["hash"] = link_hash(prev_hash, entry_document(entry, keys.current))
+    entry["mac_key"], entry["mac"] = keys.sign(entry["hash"])
+    session.connection().execute(insert(AccessEntry), [entry])
 
 
 def log_read(

@@ -105,16 +105,16 @@ class Submission:
 Stored = tuple[DecisionOut, bool] | EventIdConflict
 
 
-def _insert_new(session: Session, rows: Sequence[dict[str, Any]]) -> set[str]:
-    """Insert the rows whose (client, event_id) is not in the log yet; the decision ids inserted.
+def _insert_new(session: Session, rows: Sequence[dict[str, Any]]) -> dict[str, int]:
+    """Insert the rows whose (client, event_id) is not in the log yet; the seq of each decision id inserted.
 
     One statement: a row whose key is taken is skipped by the database itself, so a
     concurrent writer (another worker) that stored the same event first is never an error.
     """
     statement = dialect_insert(session)(Decision).on_conflict_do_nothing(index_elements=["client", "event_id"])
     # On the connection, not the session: a plain INSERT of these rows, no ORM objects.
-    result = session.connection().execute(statement.returning(Decision.decision_id), list(rows))
-    return set(result.scalars())
+    result = session.connection().execute(statement.returning(Decision.decision_id, Decision.seq), list(rows))
+    return {decision_id: seq for decision_id, seq in result}
 
 
 def _first_stored(session: Session, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], FirstStored]:
@@ -150,7 +150,8 @@ def store(session: Session, submissions: Sequence[Submission]) -> list[Stored]:
         for s in first_here.values()
     ]
     inserted = _insert_new(session, rows)
-    new = [r for r in rows if r["decision_id"] in inserted]
+    # Each link vouches for its decision's seq too: swapping two rows' numbers breaks both links.
+    new = [{**r, "seq": inserted[r["decision_id"]]} for r in rows if r["decision_id"] in inserted]
     chain.append_many(session, kind=RecordKind.decision, records=new)
     count_new(session, new)
     taken = [key for key, s in first_here.items() if s.decision.decision_id not in inserted]

@@ -18,6 +18,7 @@ from app.access import roles
 from app.access.identity import InvalidIdentifier, check_identifier, pseudonymise
 from app.access.keys import KnownKeys, Principal, authenticate, bearer_key, key_is_live
 from app.access.throttle import LoginThrottle
+from app.audit.keys import ChainKeys
 from app.config import Settings
 from app.db import Transaction
 from app.decisions.reads import Reader
@@ -46,6 +47,7 @@ class Services:
     writer: DecisionWriter
     pseudonym_key: bytes
     checkpoint_key: bytes
+    chain_keys: ChainKeys
     session_secret: bytes
     known_keys: KnownKeys = field(default_factory=KnownKeys)
     login_throttle: LoginThrottle = field(default_factory=LoginThrottle)

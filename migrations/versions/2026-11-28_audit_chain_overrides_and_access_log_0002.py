@@ -21,14 +21,16 @@ Revises: 0001
 Created: 2026-11-28
 """
 
-from collections.abc import Sequence
+import hashlib
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from app.audit import chain
-from app.models import ChainLink, Decision, RecordKind
+from app.audit.chain import canonical_json, plain
+from app.models import ChainLink, Decision
 
 revision: str = "0002"
 down_revision: str | None = "0001"
@@ -43,6 +45,13 @@ APPEND_ONLY = ("decisions", "audit_chain", "overrides", "access_log")
 FILTERED = ("customer_pseudonym", "customership_unit", "event_type", "handler_unit")
 FILTERED += ("home_municipality", "provider_unit", "rule_id", "ruleset_version")
 BATCH = 1000
+GENESIS = "0" * 64
+# The decision's columns as this revision's links hashed them (0005 adds `seq` and a MAC):
+# written out, so that this migration makes the links of its own time whatever the chain does now.
+DECISION_FIELDS = ("decision_id", "client", "event_id", "request_sha256", "event_type", "customer_type")
+DECISION_FIELDS += ("customer_pseudonym", "home_municipality", "occurred_at", "decided_at", "handler_unit")
+DECISION_FIELDS += ("provider_unit", "customership_unit", "customership_role", "cost_group", "rule_id")
+DECISION_FIELDS += ("ruleset_version", "ruleset_sha256", "decision", "event")
 
 
 def upgrade() -> None:
@@ -108,19 +117,37 @@ def _chain_existing_decisions() -> None:
     connection = op.get_bind()
     # The model's typed columns: timestamps and documents read back as the service reads them.
     decisions = Decision.__table__
-    columns = [decisions.c[name] for name in chain.RECORD_FIELDS[RecordKind.decision]]
-    seq, prev_hash = 0, chain.GENESIS
+    columns = [decisions.c[name] for name in DECISION_FIELDS]
+    # The model's typed table; only the columns of this revision are given, so only they are written.
+    chain_table = ChainLink.__table__
+    seq, prev_hash = 0, GENESIS
     links: list[dict[str, object]] = []
     for row in connection.execute(sa.select(*columns).order_by(decisions.c.seq)).all():
         seq += 1
-        link = chain.new_link(seq, prev_hash, RecordKind.decision, row._mapping)
-        prev_hash = link["hash"]
+        link = _link(seq, prev_hash, row._mapping)
+        prev_hash = str(link["hash"])
         links.append(link)
         if len(links) == BATCH:
-            connection.execute(sa.insert(ChainLink.__table__), links)
+            connection.execute(sa.insert(chain_table), links)
             links.clear()
     if links:
-        connection.execute(sa.insert(ChainLink.__table__), links)
+        connection.execute(sa.insert(chain_table), links)
+
+
+def _link(seq: int, prev_hash: str, record: Mapping[str, object]) -> dict[str, object]:
+    """A link as this revision made it: sha256(prev_hash || document), no MAC."""
+    chained_at = datetime.now(UTC)
+    document = canonical_json(
+        {
+            "seq": seq,
+            "kind": "decision",
+            "chained_at": plain(chained_at),
+            "record": {name: plain(record[name]) for name in DECISION_FIELDS},
+        }
+    )
+    digest = hashlib.sha256((prev_hash + document).encode("utf-8")).hexdigest()
+    columns = {"seq": seq, "kind": "decision", "record_id": record["decision_id"], "prev_hash": prev_hash}
+    return columns | {"hash": digest, "chained_at": chained_at}
 
 
 def _refuse_changes_postgresql() -> None:

@@ -20,7 +20,8 @@ from sqlalchemy import insert, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
-from app.audit import chain
+from app.audit import chain, verification
+from app.audit.keys import key_id
 from app.db import make_engine, make_sessions
 from app.decisions.store import decision_values, request_fingerprint
 from app.models import ChainLink, Decision, RecordKind
@@ -31,6 +32,8 @@ from app.rules.routing import decide
 from app.schemas import EventIn
 from tests.cli.test_cli import reitti
 from tests.conftest import (
+    TEST_CHAIN_INFO,
+    TEST_CHAIN_KEY,
     TEST_CHECKPOINT_KEY,
     KeyMaker,
     count_rows,
@@ -107,13 +110,19 @@ class TestChainLinks:
         for link, decision in zip(links, posted, strict=True):
             # What an auditor can do by hand: printf %s%s "$prev_hash" "$document" | sha256sum
             assert hashlib.sha256((link["prev_hash"] + link["document"]).encode()).hexdigest() == link["hash"]
+            # and, with the chain key: printf %s "$hash" | openssl dgst -sha256 -hmac "$REITTI_CHAIN_KEY"
+            assert link["mac"] == hmac.new(TEST_CHAIN_KEY.encode(), link["hash"].encode(), hashlib.sha256).hexdigest()
+            assert link["mac_key"] == key_id(TEST_CHAIN_KEY.encode())
             document = json.loads(link["document"])
             assert document["seq"] == link["seq"]
+            assert document["mac_key"] == link["mac_key"]
             assert document["record"]["decision"] == decision
             assert document["record"]["home_municipality"] == "244"
         result = verify(api, auditor)
         assert result["intact"] is True
-        assert result["summary"] == f"intact up to sequence 3, head {links[2]['hash']}"
+        reads = result["access_entries"]  # the auditor's reads of the links are logged, and chained
+        assert (reads, result["access_intact_up_to"]) == (3, 3)
+        assert result["summary"] == f"intact up to sequence 3, head {links[2]['hash']}; access log intact up to entry 3"
 
     def test_a_replayed_event_adds_no_link(self, api: httpx.Client, make_key: KeyMaker, database_url: str) -> None:
         key = make_key()
@@ -198,10 +207,10 @@ class TestVerify:
         assert "edited" in first["problem"]
         assert result["summary"].startswith("NOT intact")
 
-    def test_an_edit_whose_link_is_rehashed_breaks_at_the_next_link(
+    def test_an_edit_whose_link_is_rehashed_breaks_at_its_mac(
         self, api: httpx.Client, make_key: KeyMaker, database_url: str
     ) -> None:
-        """An intruder who knows the algorithm can re-hash one link, but not the next one's prev_hash too."""
+        """An intruder who knows the algorithm can re-hash a link, but not MAC it without the chain key."""
         posted = three_decisions(api, make_key)
         edited = posted[1]["decision_id"]
         with without_append_only_triggers(database_url) as connection:
@@ -210,13 +219,15 @@ class TestVerify:
             link = connection.execute(select(ChainLink.__table__).where(ChainLink.record_id == edited)).one()
             row = connection.execute(select(decisions).where(decisions.c.decision_id == edited)).one()
             record = chain.record_of(RecordKind.decision, row)
-            document = chain.link_document(seq=2, kind=RecordKind.decision, chained_at=link.chained_at, record=record)
+            document = chain.link_document(
+                seq=2, kind=RecordKind.decision, chained_at=link.chained_at, record=record, mac_key=link.mac_key
+            )
             rehashed = chain.link_hash(link.prev_hash, document)
             connection.execute(update(ChainLink.__table__).where(ChainLink.seq == 2).values(hash=rehashed))
         result = verify(api, auditor_key(make_key))
-        assert result["intact_up_to"] == 2
-        assert result["findings"][0]["seq"] == 3
-        assert "previous hash" in result["findings"][0]["problem"]
+        assert result["intact_up_to"] == 1
+        assert result["findings"][0]["seq"] == 2
+        assert "MAC does not match" in result["findings"][0]["problem"]
 
     def test_a_link_whose_kind_was_edited_is_named_not_a_crash(
         self, api: httpx.Client, make_key: KeyMaker, database_url: str
@@ -268,6 +279,7 @@ class TestVerify:
                 "seq": None,
                 "record_id": row["decision_id"],
                 "problem": f"decision {row['decision_id']} has no link: it was written outside the service",
+                "log": "decisions",
             }
         ]
 
@@ -358,9 +370,9 @@ class TestMigration:
             with engine.begin() as connection:
                 connection.execute(insert(Decision.__table__), rows)
             migrate(url)
-            read, _ = make_sessions(engine)
+            read, _ = make_sessions(engine, info=TEST_CHAIN_INFO)
             with read() as session:
-                result = chain.verify(session)
+                result = verification.verify(session)
                 linked = session.scalars(select(ChainLink.record_id).order_by(ChainLink.seq)).all()
             assert (result.intact, result.links) == (True, 5)
             assert linked == [row["decision_id"] for row in rows]
@@ -370,7 +382,8 @@ class TestMigration:
 
 
 def reitti_audit(database_url: str, *args: str, key: str | None = TEST_CHECKPOINT_KEY) -> Any:
-    return reitti("audit", *args, env={"REITTI_DATABASE_URL": database_url, "REITTI_CHECKPOINT_KEY": key})
+    env = {"REITTI_DATABASE_URL": database_url, "REITTI_CHECKPOINT_KEY": key, "REITTI_CHAIN_KEY": TEST_CHAIN_KEY}
+    return reitti("audit", *args, env=env)
 
 
 class TestAuditCommand:
@@ -385,7 +398,11 @@ class TestAuditCommand:
         kept.write_text(made.stdout)
         verified = reitti_audit(database_url, "verify", "--checkpoint", str(kept))
         assert verified.returncode == 0, verified.stderr
-        assert verified.stdout.strip() == f"intact up to sequence 3, head {checkpoint['hash']}"
+        assert (
+            verified.stdout.splitlines()[0]
+            == f"intact up to sequence 3, head {checkpoint['hash']}; access log intact up to entry 0"
+        )
+        assert verified.stdout.splitlines()[1].startswith("checked against the checkpoint of")
         tamper(database_url, "UPDATE decisions SET rule_id = 'x' WHERE decision_id = :id", id=posted[0]["decision_id"])
         broken = reitti_audit(database_url, "verify")
         assert broken.returncode == 1

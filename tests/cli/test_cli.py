@@ -17,7 +17,7 @@ from app.db import make_engine, make_sessions
 from app.models import DecisionCount, DecisionMonthCount
 from app.rules.engine import RuleEngine
 from app.rules.model import Rules
-from tests.conftest import Server, empty_the_log
+from tests.conftest import TEST_CHAIN_INFO, Server, empty_the_log
 from tests.decisions.test_stats import kept_counts, random_log
 
 REITTI = [sys.executable, "-m", "app.cli"]
@@ -71,7 +71,7 @@ class TestAuditRebuildCounts:
     ) -> None:
         engine = make_engine(database_url)
         try:
-            random_log(make_sessions(engine)[1], rules, rule_engine, random.Random(8), count=60)
+            random_log(make_sessions(engine, info=TEST_CHAIN_INFO)[1], rules, rule_engine, random.Random(8), count=60)
             kept = kept_counts(engine)
             with engine.begin() as connection:  # derived data: no trigger refuses this
                 for table in (DecisionCount, DecisionMonthCount):

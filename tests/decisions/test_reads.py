@@ -19,6 +19,7 @@ from app.models import AccessAction, AccessEntry, Role
 from app.rules.engine import RuleEngine
 from app.rules.model import Rules
 from app.schemas import DecisionQuery, EventIn
+from tests.conftest import TEST_CHAIN_INFO
 
 KEMPELE_COACH = Principal(key_id=7, name="ui:kaisa", role=Role.coach, municipality="244")
 OULU_COACH = Principal(key_id=8, name="ui:olli", role=Role.coach, municipality="564")
@@ -39,7 +40,7 @@ def event(event_id: str, municipality: str = "244") -> EventIn:
 
 @pytest.fixture
 def sessions(database: Engine) -> tuple[object, Transaction]:
-    return make_sessions(database)
+    return make_sessions(database, info=TEST_CHAIN_INFO)
 
 
 def stored(write: Transaction, rules: Rules, engine: RuleEngine, body: EventIn) -> str:

@@ -32,6 +32,7 @@ from app.rules.model import Rules
 from app.rules.routing import decide, new_decision_id
 from app.schemas import DecisionFilters, DecisionOut, EventIn, OverrideIn
 from app.time import FINNISH_TIME
+from tests.conftest import TEST_CHAIN_INFO
 
 CLIENTS = ("client-a", "client-b", "ui:kaisa")
 EVENT_TYPES = ("oeo.start", "job_placement", "work_trial")
@@ -195,7 +196,7 @@ def test_stats_from_the_counts_are_the_stats_of_a_scan(
     database: Engine, rules: Rules, rule_engine: RuleEngine, seed: int
 ) -> None:
     rng = random.Random(seed)
-    read, write = make_sessions(database)
+    read, write = make_sessions(database, info=TEST_CHAIN_INFO)
     random_log(write, rules, rule_engine, rng, count=300)
     answered = overridden = 0
     with read() as session:
@@ -219,7 +220,7 @@ def test_stats_from_the_counts_are_the_stats_of_a_scan(
 def test_the_counts_kept_are_the_counts_rebuilt_from_the_log(
     database: Engine, rules: Rules, rule_engine: RuleEngine
 ) -> None:
-    read, write = make_sessions(database)
+    read, write = make_sessions(database, info=TEST_CHAIN_INFO)
     random_log(write, rules, rule_engine, random.Random(4), count=300)
     kept = kept_counts(database)
     with write() as session:
@@ -236,7 +237,7 @@ def test_the_counts_kept_are_the_counts_rebuilt_from_the_log(
 def test_a_range_that_cuts_a_finnish_day_is_counted_from_the_log(
     database: Engine, rules: Rules, rule_engine: RuleEngine
 ) -> None:
-    read, write = make_sessions(database)
+    read, write = make_sessions(database, info=TEST_CHAIN_INFO)
     random_log(write, rules, rule_engine, random.Random(6), count=100)
     midnight = finnish_midnight(date(2025, 3, 31))  # 21:00 UTC, in summer time
     end_of_time = datetime(9999, 12, 31, 23, tzinfo=UTC)  # in Finland already a year no date can hold

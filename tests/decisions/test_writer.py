@@ -23,7 +23,7 @@ from app.rules.events import read_event
 from app.rules.model import Rules
 from app.rules.routing import decide
 from app.schemas import EventIn
-from tests.conftest import chain_verifies, count_rows
+from tests.conftest import TEST_CHAIN_INFO, chain_verifies, count_rows
 
 
 def submission(rules: Rules, engine: RuleEngine, event_id: str, *, municipality: str = "244") -> Submission:
@@ -63,7 +63,7 @@ class TestStore:
     def test_a_batch_stores_each_event_once_and_answers_every_repeat(
         self, database: Engine, database_url: str, rules: Rules, rule_engine: RuleEngine
     ) -> None:
-        _, write = make_sessions(database)
+        _, write = make_sessions(database, info=TEST_CHAIN_INFO)
         earlier = submission(rules, rule_engine, "c")
         with write() as session:
             store(session, [earlier])
@@ -103,7 +103,7 @@ def first_held_until(release: threading.Event, write: Callable[[], AbstractConte
 
 class TestDecisionWriter:
     def key_id(self, database: Engine) -> int:
-        _, write = make_sessions(database)
+        _, write = make_sessions(database, info=TEST_CHAIN_INFO)
         with write() as session:
             row, _ = create_key(session, role=Role.integration, name="client-a", municipality=None)
             return row.id
@@ -112,7 +112,7 @@ class TestDecisionWriter:
         self, database: Engine, database_url: str, rules: Rules, rule_engine: RuleEngine
     ) -> None:
         key_id = self.key_id(database)
-        _, write = make_sessions(database)
+        _, write = make_sessions(database, info=TEST_CHAIN_INFO)
         release = threading.Event()
         good = [submission(rules, rule_engine, f"good-{n}") for n in range(4)]
         bad = submission(rules, rule_engine, "bad")
@@ -154,7 +154,7 @@ class TestDecisionWriter:
         key_id = self.key_id(database)
         with database.begin() as connection:
             connection.execute(text("UPDATE api_keys SET revoked_at = CURRENT_TIMESTAMP"))
-        _, write = make_sessions(database)
+        _, write = make_sessions(database, info=TEST_CHAIN_INFO)
 
         async def post() -> Any:
             writer = DecisionWriter(write)

@@ -18,7 +18,7 @@ from app.db import make_engine
 from app.rules.engine import RuleEngine
 from app.rules.input_domain import diff
 from app.rules.loader import load_rules
-from tests.conftest import TEST_PSEUDONYM_KEY, KeyMaker, Server, count_rows, empty_the_log
+from tests.conftest import TEST_CHAIN_INFO, TEST_PSEUDONYM_KEY, KeyMaker, Server, count_rows, empty_the_log
 
 
 def referral(event_id: str, occurred_at: str, home: str = "244") -> dict[str, Any]:
@@ -123,7 +123,7 @@ def test_diff_endpoint_for_auditors_and_admins_only(rules_2026_dir: Path, tmp_pa
 
     url = f"sqlite:///{tmp_path / 'diff.db'}"
     migrate(url)
-    _, write = make_sessions(make_engine(url))
+    _, write = make_sessions(make_engine(url, info=TEST_CHAIN_INFO))
     keys = {}
     with write() as session:
         for role in ("auditor", "integration", "coach"):

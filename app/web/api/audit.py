@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
-from app.audit import access_log, chain
+from app.audit import access_log, checkpoints, verification
 from app.schemas import (
     AccessOut,
     AccessPage,
@@ -32,9 +32,9 @@ def verify_chain(
 ) -> VerificationOut:
     """Walk the whole chain; name the first broken link, and check a checkpoint kept earlier if given."""
     kept = checkpoint.given()
-    result = chain.verify(
+    result = verification.verify(
         session,
-        checkpoint=chain.Checkpoint(**kept.model_dump()) if kept else None,
+        checkpoint=checkpoints.Checkpoint(**kept.model_dump()) if kept else None,
         key=services(request).checkpoint_key,
     )
     return VerificationOut(
@@ -44,13 +44,15 @@ def verify_chain(
         head_hash=result.head_hash,
         findings=[FindingOut(**asdict(finding)) for finding in result.findings],
         summary=result.summary(),
+        access_entries=result.access_entries,
+        access_intact_up_to=result.access_intact_up_to,
     )
 
 
 @router.get("/v1/audit/checkpoints", tags=["audit"])
 def export_checkpoint(request: Request, principal: AuditorDep, session: ReadSessionDep) -> CheckpointOut:
     """The head of the chain now, signed with the checkpoint key: keep it outside this service."""
-    kept = chain.checkpoint(session, services(request).checkpoint_key)
+    kept = checkpoints.checkpoint(session, services(request).checkpoint_key)
     return CheckpointOut(**kept.as_json())
 
 

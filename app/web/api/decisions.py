@@ -96,6 +96,8 @@ def get_decision_link(decision_id: str, reader: AuditReaderDep) -> LinkOut:
         hash=link.hash,
         chained_at=link.chained_at,
         document=document,
+        mac_key=link.mac_key,
+        mac=link.mac,
     )
 
 

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from app.access.identity import InvalidIdentifier, check_identifier, pseudonymise
 from app.access.users import WebUser
-from app.audit import access_log, chain
+from app.audit import access_log, chain, checkpoints, verification
 from app.decisions import queries, reads
 from app.errors import InvalidQuery
 from app.models import AccessAction, ChainLink, Role
@@ -223,7 +223,7 @@ def _render_chain(
     user: WebUser,
     language: str,
     *,
-    result: chain.Verification | None = None,
+    result: verification.Verification | None = None,
     took: float | None = None,
     checkpoint: str = "",
     errors: Mapping[str, str] | None = None,
@@ -245,7 +245,7 @@ def _render_chain(
     )
 
 
-def _checkpoint(text: str) -> chain.Checkpoint | None:
+def _checkpoint(text: str) -> checkpoints.Checkpoint | None:
     """A checkpoint as `reitti audit checkpoint` or this page's download writes it; None when it is not one."""
     try:
         raw = json.loads(text)
@@ -254,7 +254,7 @@ def _checkpoint(text: str) -> chain.Checkpoint | None:
         kept = CheckpointQuery.model_validate(raw).given()
     except (ValueError, InvalidQuery):  # not JSON, not its fields, or only some of them
         return None
-    return chain.Checkpoint(**kept.model_dump()) if kept else None
+    return checkpoints.Checkpoint(**kept.model_dump()) if kept else None
 
 
 @router.get("/chain")
@@ -275,7 +275,7 @@ def verify_chain(
         message = Translator(language, rules.registry)("audit.chain.checkpoint_invalid")
         return _render_chain(request, session, user, language, checkpoint=text, errors={"checkpoint": message})
     started = time.monotonic()
-    result = chain.verify(session, checkpoint=kept, key=services(request).checkpoint_key)
+    result = verification.verify(session, checkpoint=kept, key=services(request).checkpoint_key)
     took = time.monotonic() - started
     log.info(
         "chain verified in the ui by %s: %s links, intact=%s, %.1f s",
@@ -287,7 +287,7 @@ def verify_chain(
 @router.get("/checkpoint")
 def checkpoint_download(request: Request, user: AuditorDep, session: ReadSessionDep) -> Response:
     """The chain's head now, signed, as a file to keep outside this service (GET /v1/audit/checkpoints)."""
-    kept = chain.checkpoint(session, services(request).checkpoint_key)
+    kept = checkpoints.checkpoint(session, services(request).checkpoint_key)
     disposition = {"Content-Disposition": f'attachment; filename="reitti-checkpoint-{kept.seq}.json"'}
     return Response(json.dumps(kept.as_json(), indent=2) + "\n", media_type="application/json", headers=disposition)
 

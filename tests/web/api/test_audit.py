@@ -20,7 +20,7 @@ from app.decisions.stats import _finnish_months
 from app.models import Role
 from app.schemas import DecisionQuery, encode_cursor
 from app.time import FINNISH_TIME
-from tests.conftest import TEST_PSEUDONYM_KEY, KeyMaker, count_rows
+from tests.conftest import TEST_CHAIN_INFO, TEST_PSEUDONYM_KEY, KeyMaker, count_rows
 from tests.web.api.test_decisions import post
 from tests.web.api.test_events import IDENTITY_CODE
 
@@ -114,7 +114,7 @@ class TestCsvExport:
         posted = [post(api, key, f"e{i}", "244") for i in range(5)]
         auditor = Principal(key_id=0, name="auditor", role=Role.auditor, municipality=None)
         engine = make_engine(database_url)
-        read, _ = make_sessions(engine)
+        read, _ = make_sessions(engine, info=TEST_CHAIN_INFO)
         try:
             with read() as session:
                 start, count = export_start(session, auditor, DecisionQuery())
