@@ -352,9 +352,12 @@ class TestMigration:
             engine.dispose()
 
 
-def reitti_audit(database_url: str, *args: str, key: str | None = TEST_CHECKPOINT_KEY) -> Any:
-    env = {"REITTI_DATABASE_URL": database_url, "REITTI_CHECKPOINT_KEY": key, "REITTI_CHAIN_KEY": TEST_CHAIN_KEY}
-    return reitti("audit", *args, env=env)
+def reitti_audit(
+    database_url: str, *args: str, key: str | None = TEST_CHECKPOINT_KEY, env: dict[str, str | None] | None = None
+) -> Any:
+    """`reitti audit ...` on the test database with the test keys; `env` on top."""
+    variables = {"REITTI_DATABASE_URL": database_url, "REITTI_CHECKPOINT_KEY": key, "REITTI_CHAIN_KEY": TEST_CHAIN_KEY}
+    return reitti("audit", *args, env={**variables, **(env or {})})
 
 
 class TestAuditCommand:
