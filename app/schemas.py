@@ -398,6 +398,8 @@ class CheckpointOut(BaseModel):
     hash: str
     at: str
     signature: str
+    access_seq: int | None = None
+    access_hash: str | None = None
 
 
 class CheckpointQuery(BaseModel):
@@ -409,6 +411,8 @@ class CheckpointQuery(BaseModel):
     hash: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
     at: str | None = Field(None, max_length=40)
     signature: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
+    access_seq: int | None = Field(None, ge=0, le=2**63 - 1)
+    access_hash: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
 
     def given(self) -> CheckpointOut | None:
         """The checkpoint, or None when no field was given; 422 when only some were."""
@@ -418,7 +422,7 @@ class CheckpointQuery(BaseModel):
             return None
         if missing:
             raise InvalidQuery([FieldError(("query", name), "a checkpoint needs all four fields") for name in missing])
-        return CheckpointOut.model_validate(fields)
+        return CheckpointOut.model_validate(fields | {"access_seq": self.access_seq, "access_hash": self.access_hash})
 
 
 class FindingOut(BaseModel):

@@ -44,12 +44,17 @@ def entry_document(entry: Mapping[str, Any], mac_key: str | None) -> str:
     return canonical_json({"mac_key": mac_key, **{name: plain(entry[name]) for name in ENTRY_FIELDS}})
 
 
-def _access_head(session: Session) -> tuple[int, str]:
+def access_head(session: Session) -> tuple[int, str]:
     """The last entry's seq and hash; (0, GENESIS) for an empty log."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(select(func.pg_advisory_xact_lock(ACCESS_LOCK)))
     row = session.execute(select(AccessEntry.seq, AccessEntry.hash).order_by(AccessEntry.seq.desc()).limit(1)).first()
     return (row.seq, row.hash or GENESIS) if row else (0, GENESIS)
+
+
+def _locked_access_head(session: Session) -> tuple[int, str]:
+    """The head, under the lock that serialises appends to the access log (held to the commit)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(ACCESS_LOCK)))
+    return access_head(session)
 
 
 def record_access(
@@ -66,7 +71,7 @@ def record_access(
     The entry is chained after the last one under the access log's lock, held to the commit.
     """
     keys = keys_of(session)
-    seq, prev_hash = _access_head(session)
+    seq, prev_hash = _locked_access_head(session)
     entry: dict[str, Any] = {
         "seq": seq + 1,
         "at": datetime.now(UTC),

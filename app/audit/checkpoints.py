@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.audit.access_log import access_head
 from app.audit.chain import canonical_json, head
 
 log = logging.getLogger("reitti")
@@ -29,37 +30,50 @@ log = logging.getLogger("reitti")
 
 @dataclass(frozen=True)
 class Checkpoint:
-    """The head of the chain at a moment, signed with a key the database does not hold."""
+    """The head of the chain (and of the access log's) at a moment, signed with a key the database does not hold.
+
+    A checkpoint without the access log's head (as kept before it was chained) still checks the chain.
+    """
 
     seq: int
     hash: str
     at: str
     signature: str
+    access_seq: int | None = None
+    access_hash: str | None = None
 
     @classmethod
-    def signed(cls, key: bytes, *, seq: int, hash: str, at: str) -> Checkpoint:
-        """A checkpoint of (seq, hash, at) with its HMAC-SHA256 under `key`."""
-        return cls(seq, hash, at, _signature(key, seq, hash, at))
+    def signed(
+        cls, key: bytes, *, seq: int, hash: str, at: str, access_seq: int | None = None, access_hash: str | None = None
+    ) -> Checkpoint:
+        """A checkpoint of (seq, hash, at[, access_seq, access_hash]) with its HMAC-SHA256 under `key`."""
+        unsigned = cls(seq, hash, at, "", access_seq, access_hash)
+        return cls(seq, hash, at, unsigned._signature(key), access_seq, access_hash)
 
     def signed_with(self, key: bytes) -> bool:
         """Whether this checkpoint was signed with `key` and not changed since."""
-        return hmac.compare_digest(self.signature, _signature(key, self.seq, self.hash, self.at))
+        return hmac.compare_digest(self.signature, self._signature(key))
 
     def as_json(self) -> dict[str, Any]:
         """The checkpoint as the auditor keeps it."""
-        return {"seq": self.seq, "hash": self.hash, "at": self.at, "signature": self.signature}
+        kept = {"seq": self.seq, "hash": self.hash, "at": self.at, "signature": self.signature}
+        if self.access_seq is not None:
+            kept |= {"access_seq": self.access_seq, "access_hash": self.access_hash}
+        return kept
 
-
-def _signature(key: bytes, seq: int, hash: str, at: str) -> str:
-    payload = canonical_json({"seq": seq, "hash": hash, "at": at})
-    return hmac.new(key, payload.encode("utf-8"), hashlib.sha256).hexdigest()
+    def _signature(self, key: bytes) -> str:
+        signed: dict[str, Any] = {"seq": self.seq, "hash": self.hash, "at": self.at}
+        if self.access_seq is not None:
+            signed |= {"access_seq": self.access_seq, "access_hash": self.access_hash}
+        return hmac.new(key, canonical_json(signed).encode("utf-8"), hashlib.sha256).hexdigest()
 
 
 def checkpoint(session: Session, key: bytes) -> Checkpoint:
-    """The head now, signed; the auditor keeps it elsewhere to find rows later deleted from the end."""
+    """The heads now, signed; the auditor keeps it elsewhere to find rows later deleted from the end."""
     seq, hash = head(session)
+    access_seq, access_hash = access_head(session)
     at = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-    return Checkpoint.signed(key, seq=seq, hash=hash, at=at)
+    return Checkpoint.signed(key, seq=seq, hash=hash, at=at, access_seq=access_seq, access_hash=access_hash)
 
 
 def write_checkpoint(directory: Path, kept: Checkpoint) -> Path:
@@ -100,7 +114,7 @@ class CheckpointWriter:
     def __init__(self, read: sessionmaker[Session], key: bytes, directory: Path, every: float) -> None:
         self._read, self._key, self._directory, self._every = read, key, directory, every
         self._stop = threading.Event()
-        self._last: tuple[int, str] | None = None
+        self._last: tuple[int, str, int | None, str | None] | None = None
         self._thread = threading.Thread(target=self._run, name="reitti-checkpoints", daemon=True)
         self._thread.start()
 
@@ -108,10 +122,11 @@ class CheckpointWriter:
         """Keep a checkpoint of the head now, unless the last one kept has the same head."""
         with self._read() as session:
             kept = checkpoint(session, self._key)
-        if (kept.seq, kept.hash) == self._last:
+        heads = (kept.seq, kept.hash, kept.access_seq, kept.access_hash)
+        if heads == self._last:
             return None
         path = write_checkpoint(self._directory, kept)
-        self._last = (kept.seq, kept.hash)
+        self._last = heads
         return path
 
     def close(self) -> None:

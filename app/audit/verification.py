@@ -101,10 +101,26 @@ def _unlinked(session: Session, limit: int) -> Iterable[Finding]:
             yield Finding(None, record_id, f"{kind.value} {record_id} has no link: it was written outside the service")
 
 
+def _check_access_checkpoint(session: Session, kept: Checkpoint) -> Finding | None:
+    """Whether the access log still holds the entry that the checkpoint recorded as its head."""
+    if not kept.access_seq:
+        return None
+    stored = session.scalar(select(AccessEntry.hash).where(AccessEntry.seq == kept.access_seq))
+    if stored == kept.access_hash:
+        return None
+    what = "deleted from the end" if stored is None else "rewritten"
+    problem = (
+        f"the checkpoint of {kept.at} names entry {kept.access_seq} with another hash, or none: entries were {what}"
+    )
+    return Finding(kept.access_seq, None, problem, log="access")
+
+
 def _check_checkpoint(session: Session, kept: Checkpoint, key: bytes, last_seq: int) -> Finding | None:
     """Whether the chain still holds the head that the checkpoint recorded."""
     if not kept.signed_with(key):
         return Finding(kept.seq, None, "the checkpoint's signature does not match: not made with this key, or changed")
+    if (finding := _check_access_checkpoint(session, kept)) is not None:
+        return finding
     if kept.seq == 0:
         return None
     stored = session.scalar(select(ChainLink.hash).where(ChainLink.seq == kept.seq))

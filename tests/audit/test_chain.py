@@ -264,7 +264,8 @@ class TestCheckpoints:
         checkpoint = api.get("/v1/audit/checkpoints", headers=auditor).json()
         result = verify(api, auditor)
         assert (checkpoint["seq"], checkpoint["hash"]) == (3, result["head_hash"])
-        payload = json.dumps({k: checkpoint[k] for k in ("seq", "hash", "at")}, sort_keys=True, separators=(",", ":"))
+        signed = ("seq", "hash", "at", "access_seq", "access_hash")  # and the access log's head
+        payload = json.dumps({k: checkpoint[k] for k in signed}, sort_keys=True, separators=(",", ":"))
         expected = hmac.new(TEST_CHECKPOINT_KEY.encode(), payload.encode(), hashlib.sha256).hexdigest()
         assert checkpoint["signature"] == expected
         assert verify(api, auditor, **checkpoint)["intact"] is True

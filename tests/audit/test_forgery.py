@@ -155,3 +155,15 @@ class TestTheAccessLogIsChained:
         result = verify(api, auditor_key(make_key))
         assert result["intact"] is False
         assert "access log" in result["summary"]
+
+    def test_entries_removed_from_the_end_are_found_against_a_checkpoint(
+        self, api: httpx.Client, make_key: KeyMaker, database_url: str
+    ) -> None:
+        coach_reads(api, make_key, 3)
+        auditor = auditor_key(make_key)
+        checkpoint = api.get("/v1/audit/checkpoints", headers=auditor).json()
+        assert checkpoint["access_seq"] == 3
+        tamper(database_url, "DELETE FROM access_log WHERE seq = (SELECT max(seq) FROM access_log)")
+        result = verify(api, auditor, **checkpoint)
+        assert result["intact"] is False
+        assert "entries were deleted from the end" in result["summary"]

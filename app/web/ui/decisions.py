@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from app.access import roles
 from app.access.users import WebUser
 from app.audit import chain
+from app.audit.keys import ChainKeys
 from app.decisions import overrides, queries, reads
 from app.decisions.reads import Reader
 from app.errors import (
@@ -25,7 +26,7 @@ from app.errors import (
 from app.models import ChainLink, OverrideReason
 from app.rules.model import Rules
 from app.schemas import DecisionOut, DecisionQuery, OverrideIn
-from app.web.deps import ReadSessionDep, RulesDep, WriteTransactionDep
+from app.web.deps import ReadSessionDep, RulesDep, WriteTransactionDep, services
 from app.web.ui.auth import OverriderDep, UserDep, check_csrf, reader
 from app.web.ui.forms import day_bounds, parse_day, unit_choices
 from app.web.ui.i18n import Translator
@@ -51,6 +52,14 @@ class OverrideForm:
 
     values: dict[str, str] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
+
+
+def _link_holds(link: ChainLink, document: str, keys: ChainKeys) -> bool:
+    """Whether the link's hash matches the record as stored and its MAC matches the hash under the chain key."""
+    return (
+        chain.link_hash(link.prev_hash, document) == link.hash
+        and keys.problem(link.mac_key, link.mac, link.hash) is None
+    )
 
 
 def _decision_page(
@@ -97,7 +106,7 @@ def _decision_page(
         text_limit=OVERRIDE_TEXT_LIMIT,
         show_link=show_link,
         link=link,
-        link_holds=link is not None and chain.link_hash(link[0].prev_hash, link[1]) == link[0].hash,
+        link_holds=link is not None and _link_holds(link[0], link[1], services(request).chain_keys),
     )
 
 

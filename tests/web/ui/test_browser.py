@@ -393,7 +393,8 @@ class TestAuditorFlow:
         page.wait_for_url(f"**/ui/decisions/{made['kempele']}")
         expect(page.locator("#link-seq")).to_have_text("1")
         expect(page.locator("#link-check")).to_have_text(
-            "Linkin tiiviste vastaa päätöstä sellaisena kuin se on nyt tallennettu."
+            "Linkin tiiviste vastaa päätöstä sellaisena kuin se on nyt tallennettu, "
+            "ja sen allekirjoitus osoittaa, että tämä palvelu kirjoitti sen."
         )
         prev_hash = page.locator("#link-prev-hash").inner_text()
         document = page.locator("#link-document").text_content() or ""

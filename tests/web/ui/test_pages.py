@@ -862,7 +862,10 @@ class TestChainLinkOverHttp:
         assert recomputed == shown["hash"]
         link = api.get(f"/v1/decisions/{decision_id}/link", headers=make_key(role="auditor", name="a")).json()
         assert (int(shown["seq"]), shown["hash"], shown["document"]) == (link["seq"], link["hash"], link["document"])
-        assert "Linkin tiiviste vastaa päätöstä sellaisena kuin se on nyt tallennettu." in page
+        assert (
+            "Linkin tiiviste vastaa päätöstä sellaisena kuin se on nyt tallennettu, "
+            "ja sen allekirjoitus osoittaa, että tämä palvelu kirjoitti sen." in page
+        )
 
     def test_an_edited_decision_is_shown_as_not_matching_its_link(
         self, visitor: Visitor, api: httpx.Client, make_key: KeyMaker, make_user: UserMaker, database_url: str
@@ -874,7 +877,7 @@ class TestChainLinkOverHttp:
             )
         visitor.login(*make_user("tarja", role="auditor"))
         page = visitor.get(f"/ui/decisions/{decision_id}").text
-        assert "Linkin tiiviste ei vastaa päätöstä" in page
+        assert "Linkin tiiviste tai allekirjoitus ei vastaa päätöstä" in page
 
     def test_a_coach_does_not_see_the_link(
         self, visitor: Visitor, api: httpx.Client, make_key: KeyMaker, make_user: UserMaker
