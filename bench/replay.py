@@ -43,7 +43,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         url = f"sqlite:///{Path(folder) / 'replay.db'}"
         migrate(url)
-        _, write = make_sessions(make_engine(url, info=BENCH_CHAIN_INFO))
+        _, write = make_sessions(make_engine(url), info=BENCH_CHAIN_INFO)
         started = time.perf_counter()
         for start in range(0, args.decisions, 5000):
             with write() as session:
@@ -53,7 +53,7 @@ def main() -> None:
                     values = decision_values(client="bench", event=event, fingerprint="0" * 64, decision=decision)
                     session.add(Decision(**{**values, "event_id": f"e{number}", "decided_at": event.occurred_at}))
         print(f"logged {args.decisions:,} decisions in {time.perf_counter() - started:.1f} s")
-        read, _ = make_sessions(make_engine(url, info=BENCH_CHAIN_INFO))
+        read, _ = make_sessions(make_engine(url), info=BENCH_CHAIN_INFO)
         for candidate, how in ((rules.rulesets[0], "own version: decided once"), (rules.rulesets[1], "decided twice")):
             rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
             with read() as session:

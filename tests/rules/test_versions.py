@@ -123,7 +123,7 @@ def test_diff_endpoint_for_auditors_and_admins_only(rules_2026_dir: Path, tmp_pa
 
     url = f"sqlite:///{tmp_path / 'diff.db'}"
     migrate(url)
-    _, write = make_sessions(make_engine(url, info=TEST_CHAIN_INFO))
+    _, write = make_sessions(make_engine(url), info=TEST_CHAIN_INFO)
     keys = {}
     with write() as session:
         for role in ("auditor", "integration", "coach"):
