@@ -13,7 +13,7 @@ N times over, and it locked a name out for everyone. Both tables are working sta
 records: rows are deleted when they end, and no trigger guards them.
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 Created: 2026-11-30
 """
 
@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0006"
-down_revision: str | None = "0004"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
