@@ -280,7 +280,7 @@ def test_key_5_and_user_5_read_apart_in_the_access_log(
     from app.models import AccessAction
 
     engine = make_engine(database_url)
-    _, write = make_sessions(engine)
+    _, write = make_sessions(engine, info=TEST_CHAIN_INFO)
     with write() as session:
         for name in ("coach-244", "ui:kaisa"):  # an API key and a UI account, both number 5
             reader = Principal(key_id=5, name=name, role=Role.coach, municipality="244")
