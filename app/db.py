@@ -49,14 +49,18 @@ def _sqlite_begin(connection: Any) -> None:
 
 
 def make_engine(url: str) -> Engine:
-    """An engine for `url`; SQLite gets WAL, a busy timeout and real transactions."""
+    """An engine for `url`; SQLite gets WAL, a busy timeout and real transactions.
+
+    `hide_parameters`: a database error's message would otherwise carry the statement's
+    parameters, and with them whatever was bound, into every log that records the error.
+    """
     url = database_url(url)
     if make_url(url).get_backend_name() == "sqlite":
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, hide_parameters=True)
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, hide_parameters=True)
 
 
 def refresh_sqlite_statistics(engine: Engine, *, grown: float = 2.0, least: int = 1000) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
@@ -18,9 +19,73 @@ from pydantic import (
 )
 
 from app.errors import FieldError, InvalidQuery
+from app.identity_codes import contains_identity_code
 from app.models import AccessAction, OverrideReason, RecordKind, Role, principal_ref
 
 Strict = ConfigDict(extra="forbid")
+
+# A decision's (and an override's) id as the service makes them: a UUID, lower case.
+DECISION_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def is_decision_id(value: str) -> bool:
+    """Whether `value` has the form of an id this service gives; anything else names nothing."""
+    return DECISION_ID.fullmatch(value) is not None
+
+
+def storable_text(value: str) -> str:
+    """`value` if every database can store it: no NUL (PostgreSQL), no lone surrogate (UTF-8)."""
+    if "\x00" in value:
+        raise ValueError("must not contain a NUL character")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text") from None
+    return value
+
+
+def no_identity_code(value: Any) -> Any:
+    """Refuse text that is unstorable or carries an identity code: only `customer.id` may hold one.
+
+    Every string of a request but `customer.id` goes through here (event ids, filters, free
+    text, attribute names), so that a code never reaches the log, the chain, a CSV or a page.
+    The message never repeats the value.
+    """
+    if isinstance(value, str):
+        storable_text(value)
+        if contains_identity_code(value):
+            raise ValueError("must not contain an identity code; send it only as customer.id")
+    return value
+
+
+# A key a location may name as it is: a field or attribute name, as the service writes them.
+_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+
+def loc_part(key: str | int) -> str | int:
+    """A part of an error's location fit to send back: an index, or a name that cannot be a person's code.
+
+    A submitted key (an unknown attribute, an extra field) may be anything, an identity code
+    too: any key that is not a plain name is sent as "(key)", never as it was.
+    """
+    if isinstance(key, int) or (_NAME.fullmatch(key) and not contains_identity_code(key)):
+        return key
+    return "(key)"
+
+
+def _no_identity_code_inside(value: Any) -> Any:
+    """`no_identity_code` for every key and string inside a JSON value."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            no_identity_code(key)
+            _no_identity_code_inside(item)
+    elif isinstance(value, list):
+        for item in value:
+            _no_identity_code_inside(item)
+    else:
+        no_identity_code(value)
+    return value
+
 
 EventId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")]
 
@@ -32,6 +97,9 @@ class CustomerIn(BaseModel):
 
     type: Literal["jobseeker", "employer", "person"]
     id: Annotated[str, Field(min_length=1, max_length=128)]
+
+    # The one field that may hold an identity code; it is pseudonymised, so it must be text.
+    _id_is_text = field_validator("id")(storable_text)
     home_municipality: Annotated[str, Field(pattern=r"^\d{3}$", description="3-digit Statistics Finland code")]
     language: Annotated[str | None, Field(pattern=r"^[a-z]{2}$", description="ISO 639-1")] = None
 
@@ -58,6 +126,8 @@ class EventIn(BaseModel):
     attributes: dict[str, JsonValue] = Field(default_factory=dict)
 
     _occurred_at_in_range = field_validator("occurred_at")(_in_utc_range)
+    _no_identity_code = field_validator("event_id", "event_type")(no_identity_code)
+    _attributes_without_identity_code = field_validator("attributes")(_no_identity_code_inside)
 
 
 # The decision and its parts are values: made once by routing, never changed on the way to storage or a page.
@@ -163,10 +233,8 @@ class DecisionFilters(BaseModel):
     @field_validator("*")
     @classmethod
     def _storable(cls, value: Any) -> Any:
-        # PostgreSQL text cannot hold NUL: refuse it here, naming the field, not as a 500.
-        if isinstance(value, str) and "\x00" in value:
-            raise ValueError("must not contain a NUL character")
-        return _in_utc_range(value)
+        # Filters are logged in the access log: nothing unstorable, nothing that names a person.
+        return _in_utc_range(no_identity_code(value))
 
 
 class DecisionQuery(DecisionFilters):
@@ -352,6 +420,8 @@ class OverrideIn(BaseModel):
     reason: OverrideReason
     text: Annotated[str, Field(max_length=2000, description="free text; never an identity code")] = ""
 
+    _no_identity_code = field_validator("handler", "customership", "text")(no_identity_code)
+
     @model_validator(mode="after")
     def _changes_something(self) -> OverrideIn:
         if self.handler is None and self.customership is None:
@@ -414,6 +484,8 @@ class CheckpointQuery(BaseModel):
     access_seq: int | None = Field(None, ge=0, le=2**63 - 1)
     access_hash: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
 
+    _at_is_text = field_validator("at")(no_identity_code)
+
     def given(self) -> CheckpointOut | None:
         """The checkpoint, or None when no field was given; 422 when only some were."""
         fields = {"seq": self.seq, "hash": self.hash, "at": self.at, "signature": self.signature}
@@ -461,6 +533,8 @@ class AccessQuery(BaseModel):
     before: AwareDatetime | None = Field(None, description="exclusive")
     cursor: str | None = Field(None, max_length=64, description="next_cursor of the previous page")
     limit: int = Field(50, ge=1, le=500)
+
+    _no_identity_code = field_validator("who", "decision_id", "cursor")(no_identity_code)
 
 
 class AccessOut(BaseModel):

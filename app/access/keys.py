@@ -12,10 +12,17 @@ from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from app.errors import Forbidden, Unauthenticated
+from app.identity_codes import contains_identity_code
 from app.models import UI_CLIENT_PREFIX, ApiKey, Role, principal_ref
 
 KEY_PREFIX = "reitti_"
 __all__ = ["UI_CLIENT_PREFIX"]  # a person's decisions in the web UI are logged as the client `ui:<username>`
+
+
+def check_name(name: str, *, what: str) -> None:
+    """Refuse (ValueError) a key's or user's name that holds an identity code."""
+    if contains_identity_code(name):
+        raise ValueError(f"{what} must not contain an identity code")
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from app.access.keys import UI_CLIENT_PREFIX, Principal
+from app.access.keys import UI_CLIENT_PREFIX, Principal, check_name
+from app.identity_codes import contains_identity_code
 from app.models import Role, UiSession, User
 
 MIN_PASSWORD_LENGTH = 12
@@ -88,6 +89,7 @@ def create_user(
     """Make an account; ValueError says what is wrong with the request."""
     if not USERNAME.match(username):
         raise ValueError("the name is 2-64 lower-case letters, digits, '.', '_' or '-', first a letter or digit")
+    check_name(username, what="the name")
     if (role is Role.coach) != (municipality is not None):
         raise ValueError("a coach and only a coach belongs to a municipality (--municipality)")
     if role is Role.integration:
@@ -129,6 +131,15 @@ def set_password(session: Session, *, username: str, password: str) -> User | No
         session.execute(delete(UiSession).where(UiSession.user_id == row.id))
         session.flush()
     return row
+
+
+def shown_username(typed: str) -> str:
+    """What a login form may log and show again of a typed name: the name if it could be one, else nothing.
+
+    People type all sorts into a login form, their identity code too.
+    """
+    plain = USERNAME.match(typed) is not None and not contains_identity_code(typed)
+    return typed if plain else ""
 
 
 def check_password(session: Session, username: str, password: str) -> User | None:

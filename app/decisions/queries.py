@@ -30,6 +30,7 @@ from app.schemas import (
     DecisionOut,
     DecisionQuery,
     decode_cursor,
+    is_decision_id,
 )
 
 # The columns of a CSV export: the decision's main fields, the customer only as a pseudonym.
@@ -80,9 +81,13 @@ def _scoped(query: Select[Decision], principal: Principal) -> Select[Decision]:
 
 def visible_decision(session: Session, principal: Principal, decision_id: str) -> Decision:
     """The decision row; 404 also when it exists but the principal may not see it."""
-    row = session.scalar(_scoped(select(Decision).where(Decision.decision_id == decision_id), principal))
+    # An id of another form names nothing: it is never sent to the database (a 37-character
+    # or NUL-holding id would be an error there) nor repeated in the answer (it may be anything).
+    row = None
+    if is_decision_id(decision_id):
+        row = session.scalar(_scoped(select(Decision).where(Decision.decision_id == decision_id), principal))
     if row is None:
-        raise NotFound(f"No decision {decision_id} that this key may see.")
+        raise NotFound("No such decision that this key may see.")
     return row
 
 
@@ -96,7 +101,7 @@ def get_link(session: Session, principal: Principal, decision_id: str) -> tuple[
     visible_decision(session, principal, decision_id)
     found = chain.get_link(session, decision_id)
     if found is None:
-        raise NotFound(f"Decision {decision_id} has no link in the audit chain: verify the chain.")
+        raise NotFound("The decision has no link in the audit chain: verify the chain.")
     return found
 
 

@@ -17,7 +17,16 @@ from app.audit import access_log
 from app.db import Transaction
 from app.decisions import overrides, queries, stats
 from app.models import AccessAction, ChainLink, Override
-from app.schemas import DecisionFilters, DecisionOut, DecisionQuery, DecisionStats
+from app.schemas import DecisionFilters, DecisionOut, DecisionQuery, DecisionStats, is_decision_id
+
+# What the access log holds for a read by an id that is not of a decision's form: the probe is
+# logged, but not its text, which may be anything, a person's identity code too.
+NOT_A_DECISION_ID = "not-a-decision-id"
+
+
+def _logged_id(decision_id: str) -> str:
+    """The id as the access log may keep it."""
+    return decision_id if is_decision_id(decision_id) else NOT_A_DECISION_ID
 
 
 @dataclass(frozen=True)
@@ -31,7 +40,9 @@ class Reader:
 
 def read_decision(reader: Reader, decision_id: str) -> DecisionOut:
     """One decision the reader may see (404 otherwise, logged as a probe)."""
-    with access_log.logged_read(reader.transaction, reader.principal, AccessAction.decision, decision_id) as read:
+    with access_log.logged_read(
+        reader.transaction, reader.principal, AccessAction.decision, _logged_id(decision_id)
+    ) as read:
         decision = queries.get_decision(reader.session, reader.principal, decision_id)
         read.rows = 1
     return decision
@@ -39,7 +50,9 @@ def read_decision(reader: Reader, decision_id: str) -> DecisionOut:
 
 def read_link(reader: Reader, decision_id: str) -> tuple[ChainLink, str]:
     """A visible decision's link in the audit chain and the document it hashes."""
-    with access_log.logged_read(reader.transaction, reader.principal, AccessAction.link, decision_id) as read:
+    with access_log.logged_read(
+        reader.transaction, reader.principal, AccessAction.link, _logged_id(decision_id)
+    ) as read:
         found = queries.get_link(reader.session, reader.principal, decision_id)
         read.rows = 1
     return found
@@ -47,7 +60,9 @@ def read_link(reader: Reader, decision_id: str) -> tuple[ChainLink, str]:
 
 def read_overrides(reader: Reader, decision_id: str) -> Sequence[tuple[Override, int]]:
     """A visible decision's overrides with their places in the chain."""
-    with access_log.logged_read(reader.transaction, reader.principal, AccessAction.overrides, decision_id) as read:
+    with access_log.logged_read(
+        reader.transaction, reader.principal, AccessAction.overrides, _logged_id(decision_id)
+    ) as read:
         found = overrides.list_overrides(reader.session, reader.principal, decision_id)
         read.rows = len(found)
     return found

@@ -52,8 +52,8 @@ def _replay(first: FirstStored, fingerprint: str) -> DecisionOut:
     """The first decision again, for a repeat with the same body; a different body is refused."""
     if first.request_sha256 != fingerprint:
         raise EventIdConflict(
-            f"Event id {first.event_id} was already used by this client with a different body "
-            f"(decision {first.decision_id})."
+            # Not the event id itself: it is the client's text, and the detail goes to logs.
+            f"This event id was already used by this client with a different body (decision {first.decision_id})."
         )
     return first.decision
 

@@ -27,7 +27,7 @@ from app.rules.model import (
     Rules,
     RuleSet,
 )
-from app.schemas import CustomerIn, EventIn
+from app.schemas import CustomerIn, EventIn, loc_part
 from app.time import FINNISH_TIME
 
 # The plan's dates are Finnish dates: a rule set in force "from 2025-01-01" starts at
@@ -196,7 +196,7 @@ def _read_attributes(
     attributes: dict[str, FactValue] = {}
     integration = set(registry.integration_status)
     for name, value in body.attributes.items():
-        loc = ("body", "attributes", name)
+        loc = ("body", "attributes", loc_part(name))  # a submitted name: sent back only if it is a plain one
         spec = event_type.attributes.get(name)
         if spec is None:
             errors.append(FieldError(loc, f"event type {event_type.code} does not take this attribute"))

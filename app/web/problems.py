@@ -16,6 +16,8 @@ from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.errors import DatabaseUnavailable, ReittiError
+from app.schemas import loc_part
+from app.web.request_log import loggable_path
 
 log = logging.getLogger("reitti")
 PROBLEM_JSON = "application/problem+json"
@@ -31,14 +33,15 @@ def problem_response(
 
 
 def _field_errors(error: RequestValidationError) -> list[dict[str, Any]]:
-    # Pydantic's errors carry `input` (the submitted value) and `ctx`: keep neither.
-    return [{"loc": list(e["loc"]), "msg": e["msg"]} for e in error.errors()]
+    # Pydantic's errors carry `input` (the submitted value) and `ctx`: keep neither; and a
+    # location may hold a submitted key (an extra field, a dict's key): keep only plain names.
+    return [{"loc": [loc_part(part) for part in e["loc"]], "msg": e["msg"]} for e in error.errors()]
 
 
 async def _reitti_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, ReittiError)
     if error.status >= 500:
-        log.error("%s %s: %s", request.method, request.url.path, error.detail)
+        log.error("%s %s: %s", request.method, loggable_path(request.url.path), error.detail)
     return problem_response(
         error.status, error.problem, error.title, error.detail, headers=error.headers(), **error.extra()
     )
@@ -63,14 +66,14 @@ async def _http_error(request: Request, error: Exception) -> JSONResponse:
 
 
 async def _database_error(request: Request, error: Exception) -> JSONResponse:
-    log.error("%s %s: database unavailable: %s", request.method, request.url.path, type(error).__name__)
+    log.error("%s %s: database unavailable: %s", request.method, loggable_path(request.url.path), type(error).__name__)
     unavailable = DatabaseUnavailable("The database cannot be reached now; nothing was written. Retry later.")
     return await _reitti_error(request, unavailable)
 
 
 async def _unexpected(request: Request, error: Exception) -> JSONResponse:
     # A 500 never shows internals: the log has the traceback, the client a plain problem.
-    log.exception("%s %s: unexpected error", request.method, request.url.path)
+    log.exception("%s %s: unexpected error", request.method, loggable_path(request.url.path))
     return problem_response(500, "internal", "Internal error", "An unexpected error occurred; it has been logged.")
 
 

@@ -93,7 +93,7 @@ def list_rulesets(principal: PrincipalDep, rules: RulesDep) -> list[RulesetOut]:
 def _version(rules: Rules, version: str) -> RuleSet:
     ruleset = rules.version(version)
     if ruleset is None:
-        raise NotFound(f"No rule set {version}; GET /v1/rulesets lists them.")
+        raise NotFound("No such rule set; GET /v1/rulesets lists them.")  # never the text asked for
     return ruleset
 
 

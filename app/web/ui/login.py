@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 
 from app.access.throttle import LoginThrottle, TooManyAttempts
-from app.access.users import check_password
+from app.access.users import check_password, shown_username
 from app.models import Role
 from app.web.deps import ReadSessionDep, services
 from app.web.ui.auth import COOKIE_PATH, MaybeUserDep, check_csrf, end_session, start_session
@@ -66,7 +66,7 @@ def login(request: Request, form: FormDep, session: ReadSessionDep) -> Response:
         minutes = (error.retry_after + 59) // 60
         return render(
             request, "login.html", user=None, status=429, headers=error.headers(), next=next_page,
-            throttled=minutes, username=username,
+            throttled=minutes, username=shown_username(username),
         )  # fmt: skip
     row = check_password(session, username, form.get("password", ""))
     with services(request).write_sessions() as writing:
@@ -75,8 +75,9 @@ def login(request: Request, form: FormDep, session: ReadSessionDep) -> Response:
         else:
             throttle.succeeded(writing, username, address)
     if row is None:
-        log.info("ui login failed for %r from %s", username, address)
-        return render(request, "login.html", user=None, status=401, next=next_page, failed=True, username=username)
+        shown = shown_username(username)  # never what was typed, unless it is a plain name
+        log.info("ui login failed for %r from %s", shown, address)
+        return render(request, "login.html", user=None, status=401, next=next_page, failed=True, username=shown)
     log.info("ui login: %s (%s)", row.username, row.role)
     response = redirect(next_page)
     start_session(request, response, row)

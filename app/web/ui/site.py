@@ -21,6 +21,7 @@ from app.errors import (
 )
 from app.web.deps import services
 from app.web.middleware import SecurityHeaders
+from app.web.request_log import loggable_path
 from app.web.ui import admin, audit, decisions, login, route
 from app.web.ui.auth import CsrfRefused, LoginRequired, current_user
 from app.web.ui.i18n import DEFAULT_LANGUAGE, catalogue
@@ -50,7 +51,9 @@ def _error_page(request: Request, error: Exception) -> Response:
     elif isinstance(error, OperationalError):
         status, key = 503, "503"
     if status >= 500:
-        log.error("%s %s: %s", request.method, request.url.path, type(error).__name__, exc_info=status == 500)
+        log.error(
+            "%s %s: %s", request.method, loggable_path(request.url.path), type(error).__name__, exc_info=status == 500
+        )
     user = None
     if status < 500:  # the menu stays, so that a coach who took a wrong turn can go on
         try:
