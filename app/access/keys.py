@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -18,9 +19,13 @@ from app.models import UI_CLIENT_PREFIX, ApiKey, Role, principal_ref
 KEY_PREFIX = "reitti_"
 __all__ = ["UI_CLIENT_PREFIX"]  # a person's decisions in the web UI are logged as the client `ui:<username>`
 
+# A key's name is the client's name in the log, the CSV and the pages: first a letter or digit
+# (a CSV cell starting with = + - @ is a formula to a spreadsheet), then a plain character set.
+KEY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
 
 def check_name(name: str, *, what: str) -> None:
-    """Refuse (ValueError) a key's or user's name that holds an identity code."""
+    """Refuse (ValueError) a key's or user's name that is not plain or that holds an identity code."""
     if contains_identity_code(name):
         raise ValueError(f"{what} must not contain an identity code")
 
@@ -59,6 +64,9 @@ def create_key(session: Session, *, role: Role, name: str, municipality: str | N
         raise ValueError("only a coach key belongs to a municipality")
     if name.startswith(UI_CLIENT_PREFIX):
         raise ValueError(f"a key's name may not begin with {UI_CLIENT_PREFIX!r}: those are the web UI's users")
+    if not KEY_NAME.match(name):
+        raise ValueError("the name is 1-64 letters, digits, '.', '_' or '-', first a letter or digit")
+    check_name(name, what="the name")
     plain = KEY_PREFIX + secrets.token_urlsafe(32)
     row = ApiKey(
         name=name,

@@ -55,6 +55,17 @@ CSV_COLUMNS = (
 )
 
 
+# What makes a spreadsheet read a cell as a formula (OWASP, CSV injection).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: object) -> object:
+    """A value as a CSV cell no spreadsheet runs: text that could start a formula gets a leading quote."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
 def scope_conditions(principal: Principal, table: type[Decision] | CountTable) -> list[ColumnElement[bool]]:
     """The conditions that keep to the decisions (or their counts) the principal may see."""
     if principal.role is Role.integration:
@@ -178,7 +189,7 @@ def export_csv(
             rows = session.execute(query.order_by(Decision.seq.desc()).limit(batch)).all()
         if not rows:
             return
-        writer.writerows([chain.plain(value) for value in row[:-1]] for row in rows)
+        writer.writerows([csv_cell(chain.plain(value)) for value in row[:-1]] for row in rows)
         start = rows[-1].seq
 
 
