@@ -17,6 +17,8 @@ log = logging.getLogger("reitti")
 REPOSITORY = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = f"sqlite:///{REPOSITORY / 'var' / 'reitti.db'}"
 MAX_BODY_BYTES = 64 * 1024
+# How far ahead of the service's clock an event may say it occurred: clocks of client systems drift.
+FUTURE_TOLERANCE_SECONDS = 300
 
 
 Number = TypeVar("Number", int, float)
@@ -54,6 +56,7 @@ class Settings:
     chain_old_keys: tuple[str, ...] = ()
     checkpoint_dir: Path | None = None
     checkpoint_every: float = 300.0
+    future_tolerance_seconds: int = FUTURE_TOLERANCE_SECONDS
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -72,6 +75,7 @@ class Settings:
             chain_old_keys=tuple(key for key in env.get("REITTI_CHAIN_OLD_KEYS", "").split(",") if key),
             checkpoint_dir=Path(env["REITTI_CHECKPOINT_DIR"]) if env.get("REITTI_CHECKPOINT_DIR") else None,
             checkpoint_every=float(env.get("REITTI_CHECKPOINT_EVERY", 300)),
+            future_tolerance_seconds=_positive(env, "REITTI_FUTURE_TOLERANCE", FUTURE_TOLERANCE_SECONDS, int),
         )
 
     def sqlite_path(self) -> Path | None:

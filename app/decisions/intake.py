@@ -8,8 +8,10 @@ the submission to its writer thread, the UI stores it in its own transaction.
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime, timedelta
 
 from app.access.keys import Principal
+from app.config import FUTURE_TOLERANCE_SECONDS
 from app.decisions.queries import may_see
 from app.decisions.store import Submission, request_fingerprint
 from app.errors import EventInvalid, FieldError
@@ -22,8 +24,23 @@ from app.schemas import DecisionOut, EventIn
 log = logging.getLogger("reitti")
 
 
-def prepare(body: EventIn, *, client: str, rules: Rules, engine: RuleEngine, pseudonym_key: bytes) -> Submission:
-    """The event read and decided for `client`; EventInvalid (422) names each field that is wrong."""
+def prepare(
+    body: EventIn,
+    *,
+    client: str,
+    rules: Rules,
+    engine: RuleEngine,
+    pseudonym_key: bytes,
+    future_tolerance: timedelta = timedelta(seconds=FUTURE_TOLERANCE_SECONDS),
+) -> Submission:
+    """The event read and decided for `client`; EventInvalid (422) names each field that is wrong.
+
+    An event may not say it occurred more than `future_tolerance` ahead of now: it would be
+    decided by rules not yet in force and sit at the top of the log by its time.
+    """
+    if body.occurred_at > datetime.now(UTC) + future_tolerance:
+        seconds = int(future_tolerance.total_seconds())
+        raise EventInvalid([FieldError(("body", "occurred_at"), f"is more than {seconds} s ahead of now")])
     event = read_event(body, rules, pseudonym_key=pseudonym_key)
     fingerprint = request_fingerprint(body, event.customer_pseudonym)
     decision = decide(event, engine=engine, registry=rules.registry)

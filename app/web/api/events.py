@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from fastapi import APIRouter, Request, Response
 
 from app.decisions import intake
@@ -41,8 +43,14 @@ async def post_event(
     # answers are mostly remembered; a new one takes about 0.1 ms), and the writer thread
     # stores it with the others that arrive meanwhile (app/decisions/writer.py). Each trip to a
     # worker thread cost about 0.3 ms of CPU here, more than deciding.
+    opened = services(request)
     submission = intake.prepare(
-        body, client=principal.name, rules=rules, engine=engine, pseudonym_key=services(request).pseudonym_key
+        body,
+        client=principal.name,
+        rules=rules,
+        engine=engine,
+        pseudonym_key=opened.pseudonym_key,
+        future_tolerance=timedelta(seconds=opened.settings.future_tolerance_seconds),
     )
     intake.check_scope(principal, submission)  # the UI's rule too; an integration sees what it posts
     stored = await services(request).writer.store(submission, key_id=principal.key_id)

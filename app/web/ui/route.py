@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -269,9 +269,10 @@ def route_event(
     submission = None
     if body is not None:
         try:
+            opened = services(request)
             submission = intake.prepare(
-                body, client=user.principal.name, rules=rules, engine=engine,
-                pseudonym_key=services(request).pseudonym_key,
+                body, client=user.principal.name, rules=rules, engine=engine, pseudonym_key=opened.pseudonym_key,
+                future_tolerance=timedelta(seconds=opened.settings.future_tolerance_seconds),
             )  # fmt: skip
             intake.check_scope(user.principal, submission)
         except EventInvalid as invalid:
