@@ -3,10 +3,24 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import sys
+from typing import Any
 
 from app.cli.common import Commands
 from app.config import REPOSITORY, Settings
+
+
+def log_config() -> dict[str, Any]:
+    """uvicorn's logging configuration, its access log filtered through PathOnly."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    from app.web.request_log import PathOnly
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config.setdefault("filters", {})["path_only"] = {"()": PathOnly}
+    config["handlers"]["access"]["filters"] = ["path_only"]
+    return config
 
 
 def serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -27,6 +41,7 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
         workers=args.workers,
         proxy_headers=False,
         log_level="info",
+        log_config=log_config(),
     )
     return 0
 
