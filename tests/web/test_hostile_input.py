@@ -46,15 +46,22 @@ def test_no_5xx_and_every_answer_within_the_schema(server: Server, fuzz_key: dic
     assert len(checked) >= 9
 
 
+# Text as an attacker writes it: lone surrogates and NULs (which PostgreSQL cannot store), and
+# values longer than their columns, beside ordinary text.
+HOSTILE_TEXT = (
+    st.text(max_size=20)
+    | st.text(st.characters(codec=None, categories=["Cs", "Cc", "Lu", "Nd"]), max_size=12)
+    | st.sampled_from(["\x00", "\ud800", "a\udfff", "x" * 37, "x" * 129, "131052-308T", "0112038-9"])
+)
 JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=5),
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | HOSTILE_TEXT,
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(HOSTILE_TEXT, children, max_size=5),
     max_leaves=25,
 )
 EVENT_KEYS = st.fixed_dictionaries(
     {},
     optional={
-        "event_id": JSON | st.text(max_size=140),
+        "event_id": JSON | st.text(max_size=140) | HOSTILE_TEXT,
         "event_type": JSON | st.sampled_from(["oeo.start", "information_advice", "employer.advice"]),
         "occurred_at": JSON | st.just("2025-03-03T09:15:00+02:00"),
         "customer": JSON
@@ -62,7 +69,7 @@ EVENT_KEYS = st.fixed_dictionaries(
             {},
             optional={
                 "type": JSON | st.sampled_from(["jobseeker", "employer", "person"]),
-                "id": JSON | st.sampled_from(["131052-308T", "131052-308X", "0112038-9", "x"]),
+                "id": JSON | HOSTILE_TEXT | st.sampled_from(["131052-308T", "131052-308X", "0112038-9", "x"]),
                 "home_municipality": JSON | st.sampled_from(["244", "564", "091", "999", "24"]),
                 "language": JSON | st.sampled_from(["fi", "FI", "en"]),
             },
@@ -106,3 +113,60 @@ def test_malformed_and_deeply_nested_bodies_are_refused_cheaply(session: httpx.C
     assert response.status_code in (400, 422)
     assert response.headers["content-type"] == "application/problem+json"
     assert time.perf_counter() - started < 5  # a sanity bound on a hang, not a speed target
+
+
+def _decision_id(session: httpx.Client) -> str:
+    body = {
+        "event_id": "hostile",
+        "event_type": "oeo.start",
+        "occurred_at": "2025-03-03T09:15:00+02:00",
+        "customer": {"type": "jobseeker", "id": "131052-308T", "home_municipality": "244"},
+        "attributes": {},
+    }
+    decision_id: str = session.post("/v1/events", json=body).json()["decision_id"]
+    return decision_id
+
+
+# Each was a 500 on PostgreSQL or on both: a value longer than its column, a NUL, a lone surrogate.
+# Bodies are JSON text, so that escapes like \ud800 reach the server as a client would send them.
+EVENT = (
+    '{"event_id": "s", "event_type": %s, "occurred_at": "2025-03-03T09:15:00+02:00",'
+    ' "customer": {"type": "jobseeker", "id": %s, "home_municipality": "244"}, "attributes": %s}'
+)
+OVERRIDE = '{"handler": "local-564", "reason": "customer_moved", "text": %s}'
+CHECKPOINT = "seq=1&hash=" + "0" * 64 + "&signature=" + "0" * 64
+HOSTILE_REQUESTS = {
+    "37-character decision id": ("GET", "/v1/decisions/" + "a" * 37, None),
+    "37-character id, link": ("GET", "/v1/decisions/" + "a" * 37 + "/link", None),
+    "NUL in a path": ("GET", "/v1/decisions/a%00b", None),
+    "NUL in overrides' path": ("GET", "/v1/decisions/%00/overrides", None),
+    "NUL in a filter": ("GET", "/v1/decisions?event_type=a%00", None),
+    "NUL in a stats filter": ("GET", "/v1/decisions/stats?handler=%00", None),
+    "NUL in an access filter": ("GET", "/v1/audit/access?who=%00", None),
+    "long access filter": ("GET", "/v1/audit/access?decision_id=" + "a" * 37, None),
+    "NUL in a rule set": ("GET", "/v1/rulesets/%00", None),
+    "NUL in a checkpoint": ("GET", "/v1/audit/verify?" + CHECKPOINT + "&at=%00", None),
+    "NUL in override text": ("POST", "/v1/decisions/{id}/overrides", OVERRIDE % '"a\\u0000"'),
+    "surrogate in override text": ("POST", "/v1/decisions/{id}/overrides", OVERRIDE % '"\\ud800"'),
+    "surrogate in an attribute name": ("POST", "/v1/events", EVENT % ('"oeo.start"', '"x"', '{"\\ud800": 1}')),
+    "surrogate in an extra field": ("POST", "/v1/events", '{"\\udfff": 1}'),
+    "surrogate in customer.id": ("POST", "/v1/events", EVENT % ('"oeo.start"', '"\\ud800"', "{}")),
+    "NUL in event_type": ("POST", "/v1/events", EVENT % ('"a\\u0000"', '"x"', "{}")),
+    "NUL in an attribute value": ("POST", "/v1/events", EVENT % ('"oeo.start"', '"x"', '{"a": "\\u0000"}')),
+}
+
+
+@pytest.mark.parametrize("name", HOSTILE_REQUESTS)
+def test_hostile_values_get_a_4xx_problem_never_a_500(
+    api: httpx.Client, make_key: KeyMaker, session: httpx.Client, name: str
+) -> None:
+    method, path, body = HOSTILE_REQUESTS[name]
+    if "{id}" in path:
+        path = path.replace("{id}", _decision_id(session))
+    # Events are posted by an integration; the rest is read or overridden by an admin, who may do both.
+    who = make_key(name="poster") if path == "/v1/events" else make_key(role="admin", name="admin")
+    headers = {**who, "content-type": "application/json"}
+    response = api.request(method, path, content=body, headers=headers)
+    assert 400 <= response.status_code < 500, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["status"] == response.status_code  # a whole, decodable problem document
