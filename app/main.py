@@ -106,6 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_ui(app)
     install_docs(app)
     document_problem_media_type(app)
+    audit.document_checkpoint_as_one_parameter(app)
     app.add_middleware(RulesetHeader, fastapi_app=app)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     return app

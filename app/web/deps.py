@@ -135,6 +135,8 @@ async def _customer(
         str | None,
         Header(
             alias=CUSTOMER_HEADER,
+            min_length=1,  # as customer.id: an empty header names no one, and the schema says so
+            max_length=128,
             description="Only the decisions of this customer (identity code, business id or opaque id). "
             "A header, not a query parameter, so that the code never lands in an access log.",
         ),
@@ -160,12 +162,15 @@ Filters = TypeVar("Filters", bound=DecisionFilters)
 
 
 def with_customer(filters: Filters, pseudonym: str | None) -> Filters:
-    """The filters with the customer of the header as its pseudonym."""
+    """The filters with the customer of the header as its pseudonym.
+
+    Every filter given must hold: with the header and a different customer_pseudonym both
+    given, no decision is selected ("" is no pseudonym), rather than a 422 the schema cannot state.
+    """
     if pseudonym is None:
         return filters
-    if filters.customer_pseudonym is not None:
-        message = "give the customer either here or as customer_pseudonym, not both"
-        raise InvalidQuery([FieldError(("header", CUSTOMER_HEADER), message)])
+    if filters.customer_pseudonym not in (None, pseudonym):
+        pseudonym = ""
     return filters.model_copy(update={"customer_pseudonym": pseudonym})
 
 

@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from app.errors import DatabaseUnavailable, ReittiError
 from app.schemas import loc_part
@@ -54,14 +55,35 @@ async def _validation_error(request: Request, error: Exception) -> JSONResponse:
     return problem_response(422, "invalid-request", "The request is not valid", detail, errors=errors)
 
 
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method some route takes at this request's path, for a 405's Allow header.
+
+    Starlette names only the methods of the first route whose path matched: GET and POST
+    of one path are two routes, so a 405 there said `Allow: POST` of a path that GET reads.
+    """
+    routes = request.app.router.routes
+    allowed = [
+        method
+        for method in METHODS
+        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes)
+    ]
+    return ", ".join(allowed)
+
+
 async def _http_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, StarletteHTTPException)
+    headers = dict(error.headers or {})
+    if error.status_code == 405:
+        headers["Allow"] = allowed_methods(request)
     return problem_response(
         error.status_code,
         f"http-{error.status_code}",
         str(error.detail),
         str(error.detail),
-        headers=dict(error.headers or {}),
+        headers=headers,
     )
 
 

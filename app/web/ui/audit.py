@@ -103,7 +103,9 @@ def _search(
     except ValidationError as error:
         for problem in error.errors():
             name = str(problem["loc"][0]) if problem["loc"] else "form"
-            search.errors.setdefault(FORM_FIELD.get(name, name), t("errors.invalid_value"))
+            # A cursor is refused by its pattern now: said as a cursor found unknown later was.
+            message = t("audit.log.bad_cursor") if name == "cursor" else t("errors.invalid_value")
+            search.errors.setdefault(FORM_FIELD.get(name, name), message)
     return search
 
 
@@ -317,8 +319,9 @@ def access_page(
         except ValidationError as error:
             for problem in error.errors():
                 name = str(problem["loc"][0]) if problem["loc"] else "form"
+                message = t("audit.log.bad_cursor") if name == "cursor" else t("errors.invalid_value")
                 name = {"after": "from", "before": "to", "cursor": "form", "limit": "form"}.get(name, name)
-                errors.setdefault(name, t("errors.invalid_value"))
+                errors.setdefault(name, message)
         except InvalidQuery:
             errors["form"] = t("audit.log.bad_cursor")
     return render(

@@ -21,6 +21,7 @@ from app.errors import (
 )
 from app.web.deps import services
 from app.web.middleware import SecurityHeaders
+from app.web.problems import allowed_methods
 from app.web.request_log import loggable_path
 from app.web.ui import admin, audit, decisions, login, route
 from app.web.ui.auth import CsrfRefused, LoginRequired, current_user
@@ -62,6 +63,8 @@ def _error_page(request: Request, error: Exception) -> Response:
         except OperationalError:
             user = None
     headers = {"Retry-After": "5"} if status == 503 else {}
+    if status == 405:
+        headers["Allow"] = allowed_methods(request)
     return render(request, "error.html", user=user, status=status, headers=headers, key=key)
 
 
