@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -18,84 +18,18 @@ from pydantic import (
 )
 
 from app.errors import FieldError, InvalidQuery
-from app.identity_codes import contains_identity_code
+from app.input_checks import (
+    CURSOR_PATTERN,
+    RFC3339_PATTERN,
+    in_utc_range,
+    no_identity_code,
+    no_identity_code_inside,
+    rfc3339,
+    storable_text,
+)
 from app.models import AccessAction, OverrideReason, RecordKind, Role, principal_ref
 
 Strict = ConfigDict(extra="forbid")
-
-# A decision's (and an override's) id as the service makes them: a UUID, lower case.
-DECISION_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-
-
-# A cursor is the seq of the last row sent, in decimal: any such number is a place in the log, so
-# the schema's pattern says exactly which cursors are taken (18 digits stay below 2**63).
-CURSOR_PATTERN = r"^[0-9]{1,18}$"
-
-
-def is_decision_id(value: str) -> bool:
-    """Whether `value` has the form of an id this service gives; anything else names nothing."""
-    return DECISION_ID.fullmatch(value) is not None
-
-
-# What the service makes itself: a decision id, a pseudonym (HMAC-SHA256, hex). Random hex holds
-# something shaped like a valid 21st-century code (century signs A-F) every few dozen values, so
-# these shapes are not scanned: scanning them would refuse real pseudonyms and ids.
-_MACHINE_MADE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{64}")
-
-
-def storable_text(value: str) -> str:
-    """`value` if every database can store it: no NUL (PostgreSQL), no lone surrogate (UTF-8)."""
-    if "\x00" in value:
-        raise ValueError("must not contain a NUL character")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("must be valid Unicode text") from None
-    return value
-
-
-def no_identity_code(value: Any) -> Any:
-    """Refuse text that is unstorable or carries an identity code: only `customer.id` may hold one.
-
-    Every string of a request but `customer.id` goes through here (event ids, filters, free
-    text, attribute names), so that a code never reaches the log, the chain, a CSV or a page.
-    The message never repeats the value.
-    """
-    if isinstance(value, str):
-        storable_text(value)
-        if _MACHINE_MADE.fullmatch(value) is None and contains_identity_code(value):
-            raise ValueError("must not contain an identity code; send it only as customer.id")
-    return value
-
-
-# A key a location may name as it is: a field, header or attribute name, as the service writes them.
-_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
-
-
-def loc_part(key: str | int) -> str | int:
-    """A part of an error's location fit to send back: an index, or a name that cannot be a person's code.
-
-    A submitted key (an unknown attribute, an extra field) may be anything, an identity code
-    too: any key that is not a plain name is sent as "(key)", never as it was.
-    """
-    if isinstance(key, int) or (_NAME.fullmatch(key) and not contains_identity_code(key)):
-        return key
-    return "(key)"
-
-
-def _no_identity_code_inside(value: Any) -> Any:
-    """`no_identity_code` for every key and string inside a JSON value."""
-    if isinstance(value, dict):
-        for key, item in value.items():
-            no_identity_code(key)
-            _no_identity_code_inside(item)
-    elif isinstance(value, list):
-        for item in value:
-            _no_identity_code_inside(item)
-    else:
-        no_identity_code(value)
-    return value
-
 
 EventId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")]
 # A filter names a code of the service (an event type, a unit, a rule, a rule set, a client):
@@ -118,32 +52,6 @@ class CustomerIn(BaseModel):
     language: Annotated[str | None, Field(pattern=r"^[a-z]{2}$", description="ISO 639-1")] = None
 
 
-def _in_utc_range(value: Any) -> Any:
-    """A time that cannot be expressed in UTC (year 1 east of Greenwich) is refused, not a 500."""
-    if isinstance(value, datetime):
-        try:
-            value.astimezone(UTC)
-        except OverflowError:
-            raise ValueError("is out of range") from None
-    return value
-
-
-# RFC 3339's date-time, an offset required (CONTRACT.md: "times in RFC 3339 with offset").
-RFC3339_PATTERN = (
-    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})$"
-)
-RFC3339 = re.compile(RFC3339_PATTERN)
-
-
-def rfc3339(value: Any) -> Any:
-    """Take a time given as text only in RFC 3339 with an offset: not a number, not a number as text."""
-    if isinstance(value, datetime):  # made in Python (the UI's form, replays), not sent
-        return value
-    if not isinstance(value, str) or not RFC3339.fullmatch(value):
-        raise ValueError("must be an RFC 3339 date-time with an offset, e.g. 2026-01-31T08:00:00+02:00")
-    return value
-
-
 class EventIn(BaseModel):
     """An event a client system submits."""
 
@@ -156,9 +64,9 @@ class EventIn(BaseModel):
     attributes: dict[str, JsonValue] = Field(default_factory=dict)
 
     _occurred_at_as_text = field_validator("occurred_at", mode="before")(rfc3339)
-    _occurred_at_in_range = field_validator("occurred_at")(_in_utc_range)
+    _occurred_at_in_range = field_validator("occurred_at")(in_utc_range)
     _no_identity_code = field_validator("event_id", "event_type")(no_identity_code)
-    _attributes_without_identity_code = field_validator("attributes")(_no_identity_code_inside)
+    _attributes_without_identity_code = field_validator("attributes")(no_identity_code_inside)
 
 
 # The decision and its parts are values: made once by routing, never changed on the way to storage or a page.
@@ -265,7 +173,7 @@ class DecisionFilters(BaseModel):
     @classmethod
     def _storable(cls, value: Any) -> Any:
         # Filters are logged in the access log: nothing unstorable, nothing that names a person.
-        return _in_utc_range(no_identity_code(value))
+        return in_utc_range(no_identity_code(value))
 
 
 class DecisionQuery(DecisionFilters):

@@ -20,6 +20,7 @@ from app.audit import chain
 from app.db import Transaction, newest_first, where_all
 from app.decisions.counts import CountTable
 from app.errors import NotFound
+from app.input_checks import is_decision_id
 from app.models import (
     ChainLink,
     Decision,
@@ -30,7 +31,6 @@ from app.schemas import (
     DecisionOut,
     DecisionQuery,
     decode_cursor,
-    is_decision_id,
 )
 
 # The columns of a CSV export: the decision's main fields, the customer only as a pseudonym.

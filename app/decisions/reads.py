@@ -16,8 +16,9 @@ from app.access.keys import Principal
 from app.audit import access_log
 from app.db import Transaction
 from app.decisions import overrides, queries, stats
+from app.input_checks import is_decision_id
 from app.models import AccessAction, ChainLink, Override
-from app.schemas import DecisionFilters, DecisionOut, DecisionQuery, DecisionStats, is_decision_id
+from app.schemas import DecisionFilters, DecisionOut, DecisionQuery, DecisionStats
 
 # What the access log holds for a read by an id that is not of a decision's form: the probe is
 # logged, but not its text, which may be anything, a person's identity code too.

@@ -16,6 +16,7 @@ from typing import Any
 
 from app.access.identity import IdentifierKind, InvalidIdentifier, check_identifier, pseudonymise
 from app.errors import EventInvalid, FieldError
+from app.input_checks import loc_part
 from app.rules.model import (
     Area,
     AttributeSpec,
@@ -27,7 +28,7 @@ from app.rules.model import (
     Rules,
     RuleSet,
 )
-from app.schemas import CustomerIn, EventIn, loc_part
+from app.schemas import CustomerIn, EventIn
 from app.time import FINNISH_TIME
 
 # The plan's dates are Finnish dates: a rule set in force "from 2025-01-01" starts at

@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from app.errors import DatabaseUnavailable, ReittiError
-from app.schemas import loc_part
+from app.input_checks import loc_part
 from app.web.request_log import loggable_path
 
 log = logging.getLogger("reitti")
