@@ -35,6 +35,10 @@ def test_a_checkpoint_is_one_parameter_whose_four_fields_all_come(api: httpx.Cli
     partial = api.get("/v1/audit/verify", params={"seq": 1}, headers=make_key(role="auditor", name="auditor"))
     assert partial.status_code == 422
     assert {tuple(e["loc"]) for e in partial.json()["errors"]} == {("query", n) for n in ("hash", "at", "signature")}
+    # Any time the pattern admits is taken, even one whose digits spell a business id.
+    whole = {"seq": 1, "hash": "0" * 64, "at": "2026-11-30T11:27:46.1000002-02:00", "signature": "0" * 64}
+    checked = api.get("/v1/audit/verify", params=whole, headers=make_key(role="auditor", name="auditor-2"))
+    assert checked.status_code == 200
 
 
 def test_the_customer_header_is_never_empty_in_the_schema_nor_taken_empty(
