@@ -71,3 +71,9 @@ def test_the_customer_header_and_a_pseudonym_both_hold(api: httpx.Client, make_k
     )
     assert both.status_code == 200
     assert both.json()["items"] == []
+
+
+def test_stats_is_not_a_decision_id_in_the_schema(api: httpx.Client) -> None:
+    # GET /v1/decisions/stats answers stats, not a decision: the {decision_id} path says it takes no "stats".
+    parameter = api.get("/openapi.json").json()["paths"]["/v1/decisions/{decision_id}"]["get"]["parameters"]
+    assert next(p for p in parameter if p["name"] == "decision_id")["schema"]["not"] == {"const": "stats"}

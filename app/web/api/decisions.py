@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Header, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from app.decisions import overrides, reads
@@ -54,7 +54,12 @@ def decision_stats(
 
 
 @router.get("/v1/decisions/{decision_id}", tags=["decisions"], responses=problem_responses(404))
-def get_decision(decision_id: str, response: Response, reader: ReaderDep) -> DecisionOut:
+def get_decision(
+    # "stats" at this place is GET /v1/decisions/stats, declared before: the schema says so.
+    decision_id: Annotated[str, Path(json_schema_extra={"not": {"const": "stats"}})],
+    response: Response,
+    reader: ReaderDep,
+) -> DecisionOut:
     """One decision, if this key may see it (404 otherwise, so existence does not leak)."""
     decision = reads.read_decision(reader, decision_id)
     stamp_ruleset(response, decision)
