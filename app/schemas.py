@@ -1,9 +1,8 @@
-"""The API's request and response bodies (CONTRACT.md)."""
+"""The shapes of the contract (docs/CONTRACT.md) that the services share: events, decisions, filters, the audit's."""
 
 from __future__ import annotations
 
 import re
-from datetime import date
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -31,7 +30,10 @@ from app.models import AccessAction, OverrideReason, RecordKind, Role, principal
 
 Strict = ConfigDict(extra="forbid")
 
+
 EventId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")]
+
+
 # A filter names a code of the service (an event type, a unit, a rule, a rule set, a client):
 # the schema says which characters those have, so that it does not promise other text is taken.
 # Empty is taken: it names nothing, so it selects nothing.
@@ -188,118 +190,6 @@ class DecisionPage(BaseModel):
 
     items: list[DecisionOut]
     next_cursor: str | None
-
-
-class AttributeOut(BaseModel):
-    """An attribute an event type takes."""
-
-    name: str
-    type: str
-    values: list[str] | None
-    required: bool
-    required_when: str | None
-    absent_means: bool | None
-    echo: bool
-    latest: date | None
-
-
-class EventTypeOut(BaseModel):
-    """An event type and what it takes."""
-
-    code: str
-    name: Texts
-    customer_types: list[str]
-    attributes: list[AttributeOut]
-    customer_language_required_when: str | None
-
-
-class UnitInfo(BaseModel):
-    """A unit of the registry."""
-
-    id: str
-    kind: str
-    municipality: str | None
-    name: Texts
-
-
-class RulesetOut(BaseModel):
-    """A rule-set version and its period of validity."""
-
-    version: str
-    valid_from: date
-    valid_to: date | None = Field(description="the end the version names itself, if any")
-    in_force_until: date | None = Field(description="the last day in force: valid_to, or the day before the next")
-    sha256: str
-    title: Texts
-    rules: int
-    in_force_now: bool
-
-
-class TraceTest(BaseModel):
-    """One test of a rule's condition and whether it held."""
-
-    test: str
-    held: bool
-
-
-class TraceEntry(BaseModel):
-    """A rule considered for the event, and why it did or did not match."""
-
-    rule: str
-    source: str
-    matched: bool
-    tests: list[TraceTest]
-
-
-class SimulationOut(BaseModel):
-    """What a rule set would decide for an event; nothing is stored."""
-
-    ruleset: str
-    ruleset_sha256: str
-    decision: dict[str, JsonValue] | None = Field(description="the decision, without id; null when no single rule")
-    matched_rules: list[str]
-    trace: list[TraceEntry]
-
-
-class RulesetDiffOut(BaseModel):
-    """Every point of the input domain whose outcome differs between two versions."""
-
-    before: str
-    after: str
-    points: int
-    changed: int
-    by_event_type: list[dict[str, JsonValue]]
-
-
-class FieldProblem(BaseModel):
-    """One invalid field: where, and what is wrong; never the submitted value."""
-
-    loc: list[str | int]
-    msg: str
-
-
-class Problem(BaseModel):
-    """An RFC 9457 problem document, as every error is answered."""
-
-    model_config = ConfigDict(extra="allow")
-
-    type: str
-    title: str
-    status: int
-    detail: str
-    errors: list[FieldProblem] | None = None
-
-
-def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI entries for error statuses answered as problem JSON."""
-    return {status: {"model": Problem, "content": {"application/problem+json": {}}} for status in statuses}
-
-
-class Health(BaseModel):
-    """A health or readiness answer."""
-
-    status: Literal["ok", "unavailable"]
-    checks: dict[str, str] = Field(default_factory=dict)
 
 
 def encode_cursor(seq: int) -> str:
@@ -495,3 +385,13 @@ class AccessPage(BaseModel):
 
     items: list[AccessOut]
     next_cursor: str | None
+
+
+class RulesetDiffOut(BaseModel):
+    """Every point of the input domain whose outcome differs between two versions."""
+
+    before: str
+    after: str
+    points: int
+    changed: int
+    by_event_type: list[dict[str, JsonValue]]

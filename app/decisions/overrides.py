@@ -22,9 +22,7 @@ from app.models import (
 )
 from app.rules.model import Registry
 from app.rules.routing import new_decision_id
-from app.schemas import (
-    OverrideIn,
-)
+from app.schemas import OverrideIn
 
 
 def record_override(

@@ -26,12 +26,7 @@ from app.models import (
     Decision,
     Role,
 )
-from app.schemas import (
-    DecisionFilters,
-    DecisionOut,
-    DecisionQuery,
-    decode_cursor,
-)
+from app.schemas import DecisionFilters, DecisionOut, DecisionQuery, decode_cursor
 
 # The columns of a CSV export: the decision's main fields, the customer only as a pseudonym.
 CSV_COLUMNS = (

@@ -30,12 +30,7 @@ from app.models import (
     DecisionMonthCount,
     Override,
 )
-from app.schemas import (
-    Count,
-    DecisionFilters,
-    DecisionStats,
-    RuleCount,
-)
+from app.schemas import Count, DecisionFilters, DecisionStats, RuleCount
 from app.time import FINNISH_TIME
 
 

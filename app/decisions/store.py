@@ -22,10 +22,7 @@ from app.models import (
     RecordKind,
 )
 from app.rules.events import ValidEvent
-from app.schemas import (
-    DecisionOut,
-    EventIn,
-)
+from app.schemas import DecisionOut, EventIn
 
 
 def request_fingerprint(body: EventIn, pseudonym: str) -> str:

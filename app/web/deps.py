@@ -26,10 +26,7 @@ from app.decisions.writer import DecisionWriter
 from app.errors import FieldError, InvalidQuery, ReittiError, Unauthenticated
 from app.rules.engine import RuleEngine
 from app.rules.model import Rules
-from app.schemas import (
-    DecisionFilters,
-    RulesetDiffOut,
-)
+from app.schemas import DecisionFilters, RulesetDiffOut
 
 log = logging.getLogger("reitti")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.schemas import problem_responses
+from app.web.api.schemas import problem_responses
 
 # Every API operation may answer these; each endpoint adds its own.
 EVERY_OPERATION = problem_responses(401, 403, 422, 500, 503)

@@ -8,15 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, FastAPI, Query, Request
 
 from app.audit import access_log, checkpoints, verification
-from app.schemas import (
-    AccessOut,
-    AccessPage,
-    AccessQuery,
-    CheckpointOut,
-    CheckpointQuery,
-    FindingOut,
-    VerificationOut,
-)
+from app.schemas import AccessOut, AccessPage, AccessQuery, CheckpointOut, CheckpointQuery, FindingOut, VerificationOut
 from app.web.api import EVERY_OPERATION
 from app.web.deps import AuditorDep, ReadSessionDep, services
 

@@ -19,9 +19,9 @@ from app.schemas import (
     LinkOut,
     OverrideIn,
     OverrideOut,
-    problem_responses,
 )
 from app.web.api import EVERY_OPERATION
+from app.web.api.schemas import problem_responses
 from app.web.deps import (
     AuditReaderDep,
     CustomerDep,

@@ -8,13 +8,10 @@ from fastapi import APIRouter, Request, Response
 
 from app.decisions import intake
 from app.errors import EventIdConflict, Unauthenticated
-from app.schemas import (
-    DecisionOut,
-    EventIn,
-    problem_responses,
-)
+from app.schemas import DecisionOut, EventIn
 from app.web.api import EVERY_OPERATION
 from app.web.api.decisions import stamp_ruleset
+from app.web.api.schemas import problem_responses
 from app.web.deps import EngineDep, EventPosterDep, RulesDep, services
 
 router = APIRouter(responses=EVERY_OPERATION)

@@ -6,9 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from app.schemas import (
-    Health,
-)
+from app.web.api.schemas import Health
 from app.web.deps import services
 
 # Health and readiness: no key, no problem documents beyond their own.

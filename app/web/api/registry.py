@@ -11,20 +11,18 @@ from app.rules.events import read_event
 from app.rules.input_domain import diff
 from app.rules.model import AttributeSpec, Condition, Rules, RuleSet
 from app.rules.routing import outcome, trace
-from app.schemas import (
+from app.schemas import EventIn, RulesetDiffOut, Texts
+from app.time import today_in_finland
+from app.web.api import EVERY_OPERATION
+from app.web.api.schemas import (
     AttributeOut,
-    EventIn,
     EventTypeOut,
-    RulesetDiffOut,
     RulesetOut,
     SimulationOut,
-    Texts,
     TraceEntry,
     UnitInfo,
     problem_responses,
 )
-from app.time import today_in_finland
-from app.web.api import EVERY_OPERATION
 from app.web.deps import AuditorDep, EngineDep, PrincipalDep, RulesDep, services
 
 router = APIRouter(responses=EVERY_OPERATION)

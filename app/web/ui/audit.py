@@ -1,7 +1,7 @@
 """The auditor's pages: the decision log searched with the API's filters and exported as CSV,
 the audit chain's head, its verification and checkpoints, and the access log.
 
-Each page lets in the roles its API counterpart lets in (auditors and admins, app/api.py) and
+Each page lets in the roles its API counterpart lets in (auditors and admins, app.access.roles.AUDIT) and
 reads through the same service functions. Reads of decisions go into the access log as the
 API writes them: a search as `list`, an export as `export` (through `ui._read_decisions` and
 `access_log.log_read`); the API logs neither verification nor reads of the access log, and neither
