@@ -83,11 +83,13 @@ def check_identifier(value: str) -> IdentifierKind:
     return IdentifierKind.OPAQUE
 
 
-# Every place inside a text where an identity code could start: lookaheads, so that
-# overlapping candidates ("1131052-308T") are each tried. Any case: a code written in
-# lower case still names the person.
-_HETU_ANYWHERE: Final = re.compile(r"(?=([0-9]{6}[-+A-Z][0-9]{3}[0-9A-Z]))", re.IGNORECASE | re.ASCII)
-_BUSINESS_ID_ANYWHERE: Final = re.compile(r"(?=([0-9]{7}-[0-9]))", re.ASCII)
+# Every place inside a text where an identity code could start, not glued to more digits:
+# a code is written as its own token, while ids made of timestamps and counters
+# ("batch-1764505930-12", "20251130-1") hold code-shaped runs by chance, about one in ten
+# of them with a valid check character. Lookaheads, so that overlapping candidates are each
+# tried. Any case: a code written in lower case still names the person.
+_HETU_ANYWHERE: Final = re.compile(r"(?<![0-9])(?=([0-9]{6}[-+A-Z][0-9]{3}[0-9A-Z]))", re.IGNORECASE | re.ASCII)
+_BUSINESS_ID_ANYWHERE: Final = re.compile(r"(?<![0-9])(?=([0-9]{7}-[0-9])(?![0-9]))", re.ASCII)
 
 
 def contains_identity_code(text: str) -> bool:

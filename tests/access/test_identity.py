@@ -13,6 +13,7 @@ from app.access.identity import (
     check_identifier,
     pseudonymise,
 )
+from app.identity_codes import contains_identity_code
 
 _CHECK_CHARS = "0123456789ABCDEFHJKLMNPRSTUVWXY"
 
@@ -272,3 +273,22 @@ def test_pseudonymise_encodes_the_value_as_utf8() -> None:
 
 def test_pseudonymise_does_not_contain_the_value() -> None:
     assert "131052-308T" not in pseudonymise(b"key", "131052-308T")
+
+
+class TestCodesInsideText:
+    """contains_identity_code: what the request checks refuse in ids, filters and free text."""
+
+    @pytest.mark.parametrize(
+        "text",
+        ["131052-308T", "ura-131052-308t-x", "asiakas 131052-308T soitti", "y:0112038-9", "0112038-9"],
+    )
+    def test_a_code_written_as_its_own_token_is_found(self, text: str) -> None:
+        assert contains_identity_code(text)
+
+    @pytest.mark.parametrize(
+        # Each holds a code-shaped run with a valid check character, glued to more digits.
+        "text",
+        ["wrk0-17640112038-9", "batch-20112038-9", "1131052-308T", "0112038-90"],
+    )
+    def test_a_code_shaped_run_inside_a_longer_number_is_not_a_code(self, text: str) -> None:
+        assert not contains_identity_code(text)
