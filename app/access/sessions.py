@@ -161,12 +161,6 @@ def close_session(session: Session, sid: str) -> None:
     session.execute(delete(UiSession).where(UiSession.id_sha256 == session_digest(sid)))
 
 
-def end_sessions_of(session: Session, user_id: int) -> int:
-    """End every session of a user (disabled, or a new password); how many there were."""
-    result = session.execute(delete(UiSession).where(UiSession.user_id == user_id))
-    return int(getattr(result, "rowcount", 0) or 0)
-
-
 def remove_expired(session: Session, rules: SessionRules, *, now: datetime | None = None) -> None:
     """Delete the sessions past their absolute end or idle too long."""
     now = now or datetime.now(UTC)

@@ -111,12 +111,17 @@ def create_user(
     return row
 
 
+def _end_sessions(session: Session, user_id: int) -> None:
+    """End every UI session of the user at once, in every worker: the rows are the sessions."""
+    session.execute(delete(UiSession).where(UiSession.user_id == user_id))
+
+
 def disable_user(session: Session, *, username: str) -> User | None:
     """End an account and its sessions at once; None when there is no such user."""
     row = session.scalar(select(User).where(User.username == username))
     if row is not None and row.disabled_at is None:
         row.disabled_at = datetime.now(UTC)
-        session.execute(delete(UiSession).where(UiSession.user_id == row.id))
+        _end_sessions(session, row.id)
         session.flush()
     return row
 
@@ -128,7 +133,7 @@ def set_password(session: Session, *, username: str, password: str) -> User | No
     row = session.scalar(select(User).where(User.username == username))
     if row is not None:
         row.password_hash = hash_password(password)
-        session.execute(delete(UiSession).where(UiSession.user_id == row.id))
+        _end_sessions(session, row.id)
         session.flush()
     return row
 
