@@ -101,6 +101,14 @@ class EventIdConflict(ReittiError):
     title = "Event id already used with a different body"
 
 
+class AlreadyAnswered(ReittiError):
+    """The unit answered this item otherwise before: taken and returned exclude each other (409)."""
+
+    status = 409
+    problem = "already-answered"
+    title = "The item was already answered otherwise"
+
+
 class BodyTooLarge(ReittiError):
     """The request body is over the limit (413)."""
 

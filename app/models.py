@@ -1,5 +1,5 @@
-"""The database tables: API keys, the decision log, its chain, overrides, the access log and the
-decision counts that stats are answered from."""
+"""The database tables: API keys, the decision log, its chain, overrides, the access log, the
+decision counts that stats are answered from, the units' worklists and the customership register."""
 
 from __future__ import annotations
 
@@ -69,6 +69,8 @@ class Role(StrEnum):
 
     integration = "integration"
     coach = "coach"
+    # Staff of one unit (`unit` names it): a central team, or a local unit as a coach is.
+    unit = "unit"
     auditor = "auditor"
     admin = "admin"
 
@@ -96,6 +98,8 @@ class ApiKey(Base):
     name: Mapped[str] = mapped_column(String(128))
     role: Mapped[str] = mapped_column(String(16))
     municipality: Mapped[str | None] = mapped_column(String(3))
+    # The unit whose staff the key is: a coach's `local-<municipality>`, a unit key's own.
+    unit: Mapped[str | None] = mapped_column(String(64))
     prefix: Mapped[str] = mapped_column(String(16))
     key_sha256: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -112,6 +116,7 @@ class User(Base):
     display_name: Mapped[str] = mapped_column(String(128))
     role: Mapped[str] = mapped_column(String(16))
     municipality: Mapped[str | None] = mapped_column(String(3))
+    unit: Mapped[str | None] = mapped_column(String(64))
     password_hash: Mapped[str] = mapped_column(String(256))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -206,6 +211,7 @@ class RecordKind(StrEnum):
 
     decision = "decision"
     override = "override"
+    acknowledgement = "acknowledgement"
 
 
 class ChainLink(Base):
@@ -339,6 +345,8 @@ class AccessAction(StrEnum):
     list = "list"
     export = "export"
     stats = "stats"
+    worklist = "worklist"
+    customership = "customership"
 
 
 class AccessEntry(Base):
@@ -361,3 +369,115 @@ class AccessEntry(Base):
     hash: Mapped[str | None] = mapped_column(String(64))
     mac_key: Mapped[str | None] = mapped_column(String(16))
     mac: Mapped[str | None] = mapped_column(String(64))
+
+
+class ItemKind(StrEnum):
+    """Why a decision is on a unit's worklist."""
+
+    # The unit handles the event, provides the service or has a task in it.
+    new = "new"
+    # The decision moves the customership to the unit, or away from it.
+    handover_in = "handover_in"
+    handover_out = "handover_out"
+    # Another unit returned the item: a request to whoever may override the decision.
+    returned = "returned"
+
+
+class Anomaly(StrEnum):
+    """Where the customership register and a rule disagree; the decision stays what the rules say."""
+
+    plan_update_outside_oeo = "plan_update_outside_oeo"
+    oeo_end_without_start = "oeo_end_without_start"
+
+
+class WorklistItem(Base):
+    """A decision on a unit's worklist, open until the unit answers it (an acknowledgement, or an override).
+
+    Written in the transaction that stores the decision (app/register/). Working state beside
+    the records: `answered_at` is set when the item is answered; the answers themselves are
+    chained records (Acknowledgement, Override).
+    """
+
+    __tablename__ = "worklist_items"
+    __table_args__ = (
+        PrimaryKeyConstraint("decision_seq", "unit", "kind"),
+        # A unit's open items, oldest first, are one run of this index (open ones have NULL answered_at).
+        Index("ix_worklist_items_unit_answered_at_decision_seq", "unit", "answered_at", "decision_seq"),
+    )
+
+    decision_seq: Mapped[int] = mapped_column(SequenceNumber)
+    unit: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    decision_id: Mapped[str] = mapped_column(String(36), index=True)
+    event_type: Mapped[str] = mapped_column(String(100))
+    decided_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # The other side of a handover (the unit the customer comes from or goes to), or who returned it.
+    other_unit: Mapped[str | None] = mapped_column(String(64))
+    anomaly: Mapped[str | None] = mapped_column(String(32))
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Customership(Base):
+    """One row of the customership register: from `occurred_at` on, the customer is held by `unit`.
+
+    One row per decision that names a customership; the holder at any time is the row with the
+    latest (occurred_at, decision_seq) up to it, so an event that arrives late never overwrites a
+    later one, and ties go the same way every time.
+    """
+
+    __tablename__ = "customerships"
+    __table_args__ = (
+        Index(
+            "ix_customerships_customer_pseudonym_occurred_at_seq", "customer_pseudonym", "occurred_at", "decision_seq"
+        ),
+    )
+
+    decision_seq: Mapped[int] = mapped_column(SequenceNumber, primary_key=True, autoincrement=False)
+    decision_id: Mapped[str] = mapped_column(String(36), unique=True)
+    customer_pseudonym: Mapped[str] = mapped_column(String(64))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    event_type: Mapped[str] = mapped_column(String(100))
+    unit: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(32))
+    # The holder just before, as the register saw it when this decision was stored.
+    previous_unit: Mapped[str | None] = mapped_column(String(64))
+    anomaly: Mapped[str | None] = mapped_column(String(32), index=True)
+
+
+class AcknowledgementOutcome(StrEnum):
+    """How a unit answered an item on its worklist."""
+
+    taken = "taken"
+    returned = "returned"
+
+
+class ReturnReason(StrEnum):
+    """Why a unit returned an item: a fixed list, so that reports can count them."""
+
+    not_our_unit = "not_our_unit"
+    wrong_event_data = "wrong_event_data"
+    customer_moved = "customer_moved"
+    customer_not_ours = "customer_not_ours"
+    other = "other"
+
+
+class Acknowledgement(Base):
+    """A unit's answer to an item of its worklist: taken, or returned with a reason. A chained record."""
+
+    __tablename__ = "acknowledgements"
+    # One answer per unit and decision: a repeat is answered with the first.
+    __table_args__ = (UniqueConstraint("decision_id", "unit"),)
+
+    seq: Mapped[int] = mapped_column(SequenceNumber, primary_key=True, autoincrement=True)
+    acknowledgement_id: Mapped[str] = mapped_column(String(36), unique=True)
+    decision_id: Mapped[str] = mapped_column(String(36), ForeignKey("decisions.decision_id"))
+    unit: Mapped[str] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(32))
+    text: Mapped[str] = mapped_column(String(2000))
+    # The unit the returned item went back to.
+    returned_to: Mapped[str | None] = mapped_column(String(64))
+    recorded_by: Mapped[str] = mapped_column(String(128))
+    recorded_by_key: Mapped[int] = mapped_column(SequenceNumber)
+    recorded_role: Mapped[str] = mapped_column(String(16))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)

@@ -26,7 +26,17 @@ from app.input_checks import (
     rfc3339,
     storable_text,
 )
-from app.models import AccessAction, OverrideReason, RecordKind, Role, principal_ref
+from app.models import (
+    AccessAction,
+    AcknowledgementOutcome,
+    Anomaly,
+    ItemKind,
+    OverrideReason,
+    RecordKind,
+    ReturnReason,
+    Role,
+    principal_ref,
+)
 
 Strict = ConfigDict(extra="forbid")
 
@@ -395,3 +405,124 @@ class RulesetDiffOut(BaseModel):
     points: int
     changed: int
     by_event_type: list[dict[str, JsonValue]]
+
+
+UnitId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9-]+$", description="a unit id")]
+
+
+class WorklistQuery(BaseModel):
+    """Filters and paging of a unit's worklist: open items, oldest first."""
+
+    model_config = Strict
+
+    event_type: Code | None = None
+    kind: ItemKind | None = Field(None, description="new, handover_in, handover_out or returned")
+    cursor: str | None = Field(None, pattern=CURSOR_PATTERN, description="next_cursor of the previous page")
+    limit: int = Field(50, ge=1, le=500)
+
+    _no_identity_code = field_validator("event_type", "cursor")(no_identity_code)
+
+
+class WorklistItemOut(BaseModel):
+    """An open item of a unit's worklist: which decision, why it is there, and how long it has waited."""
+
+    decision_id: str
+    unit: str
+    kind: ItemKind
+    event_type: str
+    decided_at: AwareDatetime
+    age_seconds: int = Field(description="seconds since the decision, when the page was read")
+    other_unit: str | None = Field(description="the other side of a handover, or the unit that returned the item")
+    anomaly: Anomaly | None = Field(description="where the customership register and the rule disagree")
+
+
+class WorklistPage(BaseModel):
+    """A page of a unit's open items, oldest first, and the cursor for the next page."""
+
+    unit: str
+    open_items: int = Field(description="all the unit's open items, whatever the filters")
+    items: list[WorklistItemOut]
+    next_cursor: str | None
+
+
+class AcknowledgementIn(BaseModel):
+    """The unit that has taken the item."""
+
+    model_config = Strict
+
+    unit: UnitId
+
+
+class ReturnIn(BaseModel):
+    """The unit that returns an item that is not its own, and why."""
+
+    model_config = Strict
+
+    unit: UnitId
+    reason: ReturnReason
+    text: Annotated[str, Field(max_length=2000, description="free text; never an identity code")] = ""
+
+    _no_identity_code = field_validator("text")(no_identity_code)
+
+
+class AcknowledgementOut(BaseModel):
+    """A unit's answer to an item of its worklist, as recorded and chained."""
+
+    acknowledgement_id: str
+    decision_id: str
+    unit: str
+    outcome: AcknowledgementOutcome
+    reason: ReturnReason | None
+    text: str
+    returned_to: str | None
+    recorded_by: str
+    recorded_role: Role
+    recorded_at: AwareDatetime
+    seq: int = Field(description="its place in the audit chain")
+
+
+class HoldingOut(BaseModel):
+    """One row of the customership register: from `since` (the event's own time) on, `unit` holds the customer."""
+
+    unit: str
+    role: str
+    since: AwareDatetime
+    event_type: str
+    decision_id: str | None = Field(description="the decision that set it; null when this key may not see it")
+    previous_unit: str | None
+    anomaly: Anomaly | None
+
+
+class CustomerRegisterOut(BaseModel):
+    """A customer's holder now, since when and by which decision, and the history, newest first."""
+
+    current: HoldingOut
+    history: list[HoldingOut]
+
+
+class WaitingQuery(BaseModel):
+    """The period of the answers whose waiting times are asked for."""
+
+    model_config = Strict
+
+    answered_after: AwareDatetime | None = Field(None, description="inclusive")
+    answered_before: AwareDatetime | None = Field(None, description="exclusive")
+
+    _in_range = field_validator("answered_after", "answered_before")(in_utc_range)
+
+
+class WaitingTime(BaseModel):
+    """How long one unit's items waited from the decision to the unit's answer."""
+
+    unit: str
+    count: int
+    median_seconds: float
+    p90_seconds: float
+
+
+class WaitingTimes(BaseModel):
+    """Waiting times by unit of the answers recorded in a period."""
+
+    answered_after: AwareDatetime | None
+    answered_before: AwareDatetime | None
+    units: list[WaitingTime]

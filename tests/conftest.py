@@ -186,7 +186,17 @@ COUNT_TABLES = ("decision_counts", "decision_month_counts")
 def empty_the_log(database_url: str) -> None:
     """Remove every decision, link, override, access-log entry, decision count and key: a test's cleanup."""
     with without_append_only_triggers(database_url) as connection:
-        for table in ("access_log", "overrides", "audit_chain", "decisions", "api_keys", *COUNT_TABLES):
+        for table in (
+            "access_log",
+            "overrides",
+            "acknowledgements",
+            "worklist_items",
+            "customerships",
+            "audit_chain",
+            "decisions",
+            "api_keys",
+            *COUNT_TABLES,
+        ):
             connection.execute(text(f"DELETE FROM {table}"))  # noqa: S608 - the names are ours
 
 
@@ -207,9 +217,11 @@ def make_key(database_url: str) -> Iterator[KeyMaker]:
     engine = make_engine(database_url)
     _, write = make_sessions(engine, info=TEST_CHAIN_INFO)
 
-    def make(role: str = "integration", name: str = "client-a", municipality: str | None = None) -> dict[str, str]:
+    def make(
+        role: str = "integration", name: str = "client-a", municipality: str | None = None, unit: str | None = None
+    ) -> dict[str, str]:
         with write() as session:
-            _, plain = create_key(session, role=Role(role), name=name, municipality=municipality)
+            _, plain = create_key(session, role=Role(role), name=name, municipality=municipality, unit=unit)
         return {"Authorization": f"Bearer {plain}"}
 
     yield make
@@ -278,7 +290,11 @@ def make_user(database_url: str, api: httpx.Client) -> Iterator[UserMaker]:
     _, write = make_sessions(engine, info=TEST_CHAIN_INFO)
 
     def make(
-        username: str, role: str = "coach", municipality: str | None = "244", display_name: str = ""
+        username: str,
+        role: str = "coach",
+        municipality: str | None = "244",
+        display_name: str = "",
+        unit: str | None = None,
     ) -> tuple[str, str]:
         with write() as session:
             create_user(
@@ -287,6 +303,7 @@ def make_user(database_url: str, api: httpx.Client) -> Iterator[UserMaker]:
                 display_name=display_name or username.title(),
                 role=Role(role),
                 municipality=municipality if role == "coach" else None,
+                unit=unit,
                 password=TEST_PASSWORD,
             )
         return username, TEST_PASSWORD

@@ -30,14 +30,42 @@ def check_name(name: str, *, what: str) -> None:
         raise ValueError(f"{what} must not contain an identity code")
 
 
+LOCAL_UNIT_PREFIX = "local-"
+
+
+def staff_of(*, role: Role, municipality: str | None, unit: str | None) -> tuple[str | None, str | None]:
+    """The (municipality, unit) a key or account belongs to; ValueError when the role and them disagree.
+
+    A coach is staff of its municipality's local unit; a unit key names its unit, and a local
+    unit's staff belong to that unit's municipality as a coach does.
+    """
+    if role is Role.coach:
+        if municipality is None:
+            raise ValueError("a coach needs --municipality")
+        if unit not in (None, f"{LOCAL_UNIT_PREFIX}{municipality}"):
+            raise ValueError("a coach is staff of its municipality's local unit: give --municipality alone")
+        return municipality, f"{LOCAL_UNIT_PREFIX}{municipality}"
+    if role is Role.unit:
+        if unit is None:
+            raise ValueError("a unit's staff need --unit")
+        if municipality is not None:
+            raise ValueError("a unit's staff take --unit alone (a local unit's municipality comes with it)")
+        local = unit.removeprefix(LOCAL_UNIT_PREFIX) if unit.startswith(LOCAL_UNIT_PREFIX) else None
+        return local, unit
+    if municipality is not None or unit is not None:
+        raise ValueError("only a coach belongs to a municipality, and only a coach or a unit's staff to a unit")
+    return None, None
+
+
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: the key's name (the client), role and municipality."""
+    """Who is calling: the key's name (the client), role, municipality and the unit whose staff it is."""
 
     key_id: int
     name: str
     role: Role
     municipality: str | None
+    unit: str | None = None
 
     @property
     def ref(self) -> str:
@@ -56,12 +84,11 @@ def key_digest(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
-def create_key(session: Session, *, role: Role, name: str, municipality: str | None) -> tuple[ApiKey, str]:
+def create_key(
+    session: Session, *, role: Role, name: str, municipality: str | None, unit: str | None = None
+) -> tuple[ApiKey, str]:
     """Make a key; the plain key is returned once and never stored."""
-    if role is Role.coach and municipality is None:
-        raise ValueError("a coach key needs --municipality")
-    if role is not Role.coach and municipality is not None:
-        raise ValueError("only a coach key belongs to a municipality")
+    municipality, unit = staff_of(role=role, municipality=municipality, unit=unit)
     if name.startswith(UI_CLIENT_PREFIX):
         raise ValueError(f"a key's name may not begin with {UI_CLIENT_PREFIX!r}: those are the web UI's users")
     if not KEY_NAME.match(name):
@@ -72,6 +99,7 @@ def create_key(session: Session, *, role: Role, name: str, municipality: str | N
         name=name,
         role=role.value,
         municipality=municipality,
+        unit=unit,
         prefix=plain[: len(KEY_PREFIX) + 6],
         key_sha256=key_digest(plain),
         created_at=datetime.now(UTC),
@@ -102,11 +130,11 @@ def authenticate(connection: Connection | Session, authorization: str | None) ->
     """The principal of an `Authorization: Bearer` header; 401 when there is none valid."""
     key = bearer_key(authorization)
     # Only the columns needed, not an ORM object: this runs before every API call.
-    columns = (ApiKey.id, ApiKey.name, ApiKey.role, ApiKey.municipality, ApiKey.revoked_at)
+    columns = (ApiKey.id, ApiKey.name, ApiKey.role, ApiKey.municipality, ApiKey.unit, ApiKey.revoked_at)
     row = connection.execute(select(*columns).where(ApiKey.key_sha256 == key_digest(key))).first()
     if row is None or row.revoked_at is not None:
         raise Unauthenticated("The API key is not valid or has been revoked.")
-    return Principal(key_id=row.id, name=row.name, role=Role(row.role), municipality=row.municipality)
+    return Principal(key_id=row.id, name=row.name, role=Role(row.role), municipality=row.municipality, unit=row.unit)
 
 
 def key_is_live(connection: Connection | Session, key_id: int) -> bool:

@@ -14,6 +14,14 @@ Roles: TypeAlias = tuple[Role, ...]
 # A client system routes events over the API; a coach routes them through the UI's form.
 POST_EVENTS: Roles = (Role.integration,)
 ROUTE_IN_UI: Roles = (Role.coach,)
+# The staff of one unit (Principal.unit): a coach is the staff of its municipality's local unit.
+STAFF: Roles = (Role.coach, Role.unit)
+# A unit's worklist: its own staff, and auditors and admins any unit's.
+READ_WORKLIST: Roles = (*STAFF, Role.auditor, Role.admin)
+# Taking or returning an item of the unit's own worklist.
+ANSWER_WORKLIST: Roles = STAFF
+# Waiting times by unit, for the management reports.
+WAITING_TIMES: Roles = (Role.auditor, Role.admin)
 # Recording that a decision was overridden in practice.
 OVERRIDE: Roles = (Role.coach, Role.admin)
 # The audit chain, decisions' links, the access log, rule-set diffs, the log search and its export.
@@ -22,6 +30,6 @@ AUDIT: Roles = (Role.auditor, Role.admin)
 ADMINISTER: Roles = (Role.admin,)
 # People: their reads of decisions go into the access log (integrations reading what they posted do not,
 # but for LOGGED_FOR_EVERYONE).
-LOGGED_READERS: frozenset[Role] = frozenset({Role.coach, Role.auditor, Role.admin})
+LOGGED_READERS: frozenset[Role] = frozenset({Role.coach, Role.unit, Role.auditor, Role.admin})
 # What is logged whoever reads it: overrides carry coaches' free texts about customers.
 LOGGED_FOR_EVERYONE: frozenset[AccessAction] = frozenset({AccessAction.overrides})

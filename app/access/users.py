@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from app.access.keys import UI_CLIENT_PREFIX, Principal, check_name
+from app.access.keys import UI_CLIENT_PREFIX, Principal, check_name, staff_of
 from app.identity_codes import contains_identity_code
 from app.models import Role, UiSession, User
 
@@ -71,29 +71,36 @@ class WebUser:
     display_name: str
     role: Role
     municipality: str | None
+    unit: str | None = None
 
     @property
     def principal(self) -> Principal:
         """The principal the services scope by; `ui:` names never collide with an API key's."""
         name = f"{UI_CLIENT_PREFIX}{self.username}"
-        return Principal(key_id=self.id, name=name, role=self.role, municipality=self.municipality)
+        return Principal(key_id=self.id, name=name, role=self.role, municipality=self.municipality, unit=self.unit)
 
 
 def web_user(row: User) -> WebUser:
-    return WebUser(row.id, row.username, row.display_name, Role(row.role), row.municipality)
+    return WebUser(row.id, row.username, row.display_name, Role(row.role), row.municipality, row.unit)
 
 
 def create_user(
-    session: Session, *, username: str, display_name: str, role: Role, municipality: str | None, password: str
+    session: Session,
+    *,
+    username: str,
+    display_name: str,
+    role: Role,
+    municipality: str | None,
+    password: str,
+    unit: str | None = None,
 ) -> User:
     """Make an account; ValueError says what is wrong with the request."""
     if not USERNAME.match(username):
         raise ValueError("the name is 2-64 lower-case letters, digits, '.', '_' or '-', first a letter or digit")
     check_name(username, what="the name")
-    if (role is Role.coach) != (municipality is not None):
-        raise ValueError("a coach and only a coach belongs to a municipality (--municipality)")
     if role is Role.integration:
         raise ValueError("integrations use API keys, not accounts")
+    municipality, unit = staff_of(role=role, municipality=municipality, unit=unit)
     if len(password) < MIN_PASSWORD_LENGTH:
         raise ValueError(f"the password must be at least {MIN_PASSWORD_LENGTH} characters")
     if session.scalar(select(User.id).where(User.username == username)) is not None:
@@ -103,6 +110,7 @@ def create_user(
         display_name=display_name or username,
         role=role.value,
         municipality=municipality,
+        unit=unit,
         password_hash=hash_password(password),
         created_at=datetime.now(UTC),
     )

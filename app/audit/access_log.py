@@ -97,7 +97,7 @@ def log_read(
     *,
     rows: int,
     decision_id: str | None = None,
-    filters: DecisionFilters | None = None,
+    filters: DecisionFilters | Mapping[str, Any] | None = None,
 ) -> None:
     """Record a person's read in its own write transaction: call it before the answer leaves.
 
@@ -106,7 +106,7 @@ def log_read(
     """
     if not reads_are_logged(principal, action):
         return
-    asked = filters.model_dump(mode="json", exclude_none=True) if filters is not None else None
+    asked = filters.model_dump(mode="json", exclude_none=True) if isinstance(filters, DecisionFilters) else filters
     with transaction() as session:
         record_access(session, principal, action=action, rows=rows, decision_id=decision_id, filters=asked)
 

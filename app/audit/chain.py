@@ -15,7 +15,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from app.audit.keys import ChainKeys, keys_of
-from app.models import ChainLink, Decision, Override, RecordKind
+from app.models import Acknowledgement, ChainLink, Decision, Override, RecordKind
 
 GENESIS = "0" * 64
 
@@ -62,11 +62,33 @@ RECORD_FIELDS: Mapping[RecordKind, tuple[str, ...]] = {
         "recorded_role",
         "recorded_at",
     ),
+    RecordKind.acknowledgement: (
+        "seq",
+        "acknowledgement_id",
+        "decision_id",
+        "unit",
+        "outcome",
+        "reason",
+        "text",
+        "returned_to",
+        "recorded_by",
+        "recorded_by_key",
+        "recorded_role",
+        "recorded_at",
+    ),
 }
 
 
-RECORD_TABLES = {RecordKind.decision: Decision.__table__, RecordKind.override: Override.__table__}
-RECORD_IDS = {RecordKind.decision: "decision_id", RecordKind.override: "override_id"}
+RECORD_TABLES = {
+    RecordKind.decision: Decision.__table__,
+    RecordKind.override: Override.__table__,
+    RecordKind.acknowledgement: Acknowledgement.__table__,
+}
+RECORD_IDS = {
+    RecordKind.decision: "decision_id",
+    RecordKind.override: "override_id",
+    RecordKind.acknowledgement: "acknowledgement_id",
+}
 
 
 def canonical_json(document: Any) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,11 +60,16 @@ class Verification:
         return "\n".join(lines)
 
 
-def walk_query() -> Select[*tuple[Any, ...]]:
-    """Every link in order with its record's columns, labelled `<kind>__<column>`."""
+def walk_query(kinds: Collection[RecordKind] = tuple(RecordKind)) -> Select[*tuple[Any, ...]]:
+    """Every link in order with its record's columns, labelled `<kind>__<column>`.
+
+    `kinds` are the records joined: a migration names those its revision has.
+    """
     query = select(ChainLink.seq, ChainLink.kind, ChainLink.record_id, ChainLink.prev_hash, ChainLink.hash)
     query = query.add_columns(ChainLink.chained_at, ChainLink.mac_key, ChainLink.mac)
     for kind, table in RECORD_TABLES.items():
+        if kind not in kinds:
+            continue
         key = table.c[RECORD_IDS[kind]]
         query = query.outerjoin(table, and_(ChainLink.kind == kind.value, key == ChainLink.record_id))
         query = query.add_columns(*(table.c[name].label(label) for name, label in WALK_LABELS[kind]))

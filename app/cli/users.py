@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from app.cli.common import Commands
-from app.cli.keys import known_municipalities
+from app.cli.keys import known_municipalities, known_units
 from app.config import Settings
 
 
@@ -30,6 +30,9 @@ def users_create(args: argparse.Namespace, settings: Settings) -> int:
     if args.municipality is not None and args.municipality not in known_municipalities(settings):
         print(f"error: {args.municipality!r} is not a municipality code", file=sys.stderr)
         return 2
+    if args.unit is not None and args.unit not in known_units(settings):
+        print(f"error: {args.unit!r} is not a unit id (GET /v1/units lists them)", file=sys.stderr)
+        return 2
     _, write = make_sessions(make_engine(settings.database_url))
     try:
         password = _read_password(args)
@@ -40,12 +43,13 @@ def users_create(args: argparse.Namespace, settings: Settings) -> int:
                 display_name=args.display_name or args.name,
                 role=Role(args.role),
                 municipality=args.municipality,
+                unit=args.unit,
                 password=password,
             )
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    where = f", municipality {row.municipality}" if row.municipality else ""
+    where = f", unit {row.unit}" if row.unit else ""
     print(f"user {row.id} {row.username} ({row.role}{where}) can log in at /ui")
     return 0
 
@@ -93,7 +97,7 @@ def users_list(args: argparse.Namespace, settings: Settings) -> int:
     with read() as session:
         for row in session.scalars(select(User).order_by(User.id)):
             state = f"disabled {row.disabled_at:%Y-%m-%d}" if row.disabled_at else "active"
-            print(f"{row.id}\t{row.username}\t{row.role}\t{row.municipality or '-'}\t{row.display_name}\t{state}")
+            print(f"{row.id}\t{row.username}\t{row.role}\t{row.unit or '-'}\t{row.display_name}\t{state}")
     return 0
 
 
@@ -103,9 +107,10 @@ def register(commands: Commands) -> None:
         dest="users_command", required=True
     )
     make = users.add_parser("create", help="make an account; the password is asked for, or read from stdin")
-    make.add_argument("--role", required=True, choices=["coach", "auditor", "admin"])
+    make.add_argument("--role", required=True, choices=["coach", "unit", "auditor", "admin"])
     make.add_argument("--name", required=True, help="the login name (lower case)")
-    make.add_argument("--municipality", help="a coach's municipality code")
+    make.add_argument("--municipality", help="a coach's municipality code (staff of local-<code>)")
+    make.add_argument("--unit", help="the unit whose staff the account is, for --role unit (e.g. central-oeo)")
     make.add_argument("--display-name", help="the name shown in the UI (default: the login name)")
     make.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
     make.set_defaults(run=users_create)

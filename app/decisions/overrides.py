@@ -20,6 +20,7 @@ from app.models import (
     Override,
     RecordKind,
 )
+from app.register.items import close_override_requests
 from app.rules.model import Registry
 from app.rules.routing import new_decision_id
 from app.schemas import OverrideIn
@@ -60,6 +61,7 @@ def record_override(
     session.flush()
     link = chain.append(session, kind=RecordKind.override, record=chain.record_of(RecordKind.override, row))
     count_first_override(session, decision)
+    close_override_requests(session, decision_id=decision_id, at=row.recorded_at)
     return row, link["seq"]
 
 

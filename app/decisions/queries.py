@@ -9,12 +9,14 @@ from collections.abc import Iterator, Sequence
 from sqlalchemy import (
     ColumnElement,
     Select,
+    exists,
     func,
     or_,
     select,
 )
 from sqlalchemy.orm import Session
 
+from app.access import roles
 from app.access.keys import Principal
 from app.audit import chain
 from app.db import Transaction, newest_first, where_all
@@ -25,6 +27,7 @@ from app.models import (
     ChainLink,
     Decision,
     Role,
+    WorklistItem,
 )
 from app.schemas import DecisionFilters, DecisionOut, DecisionQuery, decode_cursor
 
@@ -62,21 +65,32 @@ def csv_cell(value: object) -> object:
 
 
 def scope_conditions(principal: Principal, table: type[Decision] | CountTable) -> list[ColumnElement[bool]]:
-    """The conditions that keep to the decisions (or their counts) the principal may see."""
+    """The conditions that keep to the decisions (or their counts) the principal may see.
+
+    A unit's staff (a coach is the staff of its local unit) see the decisions that put an item
+    on their unit's worklist — as handler, provider, a task's unit, either side of a handover —
+    and those whose customership is their unit's; a local unit's also its municipality's customers'.
+    The counts know no tasks nor handovers: a unit's stats count what its columns say.
+    """
     if principal.role is Role.integration:
         return [table.client == principal.name]
-    if principal.role is Role.coach:
-        municipality = principal.municipality
-        return [or_(table.home_municipality == municipality, table.handler_unit == f"local-{municipality}")]
+    if principal.role in roles.STAFF:
+        unit = principal.unit
+        either = [table.handler_unit == unit, table.provider_unit == unit, table.customership_unit == unit]
+        if principal.municipality is not None:
+            either.append(table.home_municipality == principal.municipality)
+        if table is Decision:
+            either.append(exists().where(WorklistItem.decision_seq == Decision.seq, WorklistItem.unit == unit))
+        return [or_(*either)]
     return []
 
 
 def may_see(principal: Principal, *, client: str, home_municipality: str, handler_unit: str) -> bool:
-    """Whether the principal may see a decision with these columns: `scope_conditions` in Python."""
+    """Whether the principal may route an event with these columns in the UI: its municipality's or its unit's."""
     if principal.role is Role.integration:
         return client == principal.name
-    if principal.role is Role.coach:
-        return principal.municipality in (home_municipality, handler_unit.removeprefix("local-"))
+    if principal.role in roles.STAFF:
+        return principal.municipality == home_municipality or principal.unit == handler_unit
     return True
 
 

@@ -21,6 +21,7 @@ from app.models import (
     Decision,
     RecordKind,
 )
+from app.register.routing import record_routing
 from app.rules.events import ValidEvent
 from app.schemas import DecisionOut, EventIn
 
@@ -132,10 +133,11 @@ def _first_stored(session: Session, keys: Iterable[tuple[str, str]]) -> dict[tup
 def store(session: Session, submissions: Sequence[Submission]) -> list[Stored]:
     """Store and chain each event once, in the caller's transaction; what each came to, in order.
 
-    The first submission of a (client, event_id) that the log does not hold yet is inserted
-    and chained; every other one is answered with the decision stored first, or refused when
-    its body differs. Many submissions share one transaction: one BEGIN, one chain lock and
-    one COMMIT (on PostgreSQL a flush to disk) for all of them.
+    The first submission of a (client, event_id) that the log does not hold yet is inserted,
+    chained, and put in the customership register and on the units' worklists; every other one
+    is answered with the decision stored first, or refused when its body differs. Many
+    submissions share one transaction: one BEGIN, one chain lock and one COMMIT (on
+    PostgreSQL a flush to disk) for all of them.
     """
     if not submissions:
         return []
@@ -151,6 +153,7 @@ def store(session: Session, submissions: Sequence[Submission]) -> list[Stored]:
     new = [{**r, "seq": inserted[r["decision_id"]]} for r in rows if r["decision_id"] in inserted]
     chain.append_many(session, kind=RecordKind.decision, records=new)
     count_new(session, new)
+    record_routing(session, new)
     taken = [key for key, s in first_here.items() if s.decision.decision_id not in inserted]
     earlier = _first_stored(session, taken) if taken else {}
     outcomes: list[Stored] = []

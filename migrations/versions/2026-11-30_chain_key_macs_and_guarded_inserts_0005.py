@@ -59,6 +59,9 @@ KEYS = {
 }
 
 
+# The records the chain held at this revision (acknowledgements came with 0007).
+KINDS_HERE = (RecordKind.decision, RecordKind.override)
+
 NEW_COLUMNS = (("audit_chain", ("mac_key", "mac")), ("access_log", ("prev_hash", "hash", "mac_key", "mac")))
 
 
@@ -100,7 +103,7 @@ def _mac_links(keys: list[ChainKeys]) -> None:
     connection = op.get_bind()
     links = ChainLink.__table__
     old_prev, new_prev = GENESIS, GENESIS
-    for row in connection.execute(walk_query()).all():
+    for row in connection.execute(walk_query(KINDS_HERE)).all():
         kind = RecordKind(row.kind)
         record = {name: row._mapping[label] for name, label in WALK_LABELS[kind]}
         if row.prev_hash != old_prev or _old_hash(old_prev, kind, row, record) != row.hash:
@@ -201,7 +204,7 @@ def _unmac_links() -> None:
     connection = op.get_bind()
     links = ChainLink.__table__
     prev_hash = GENESIS
-    for row in connection.execute(walk_query()).all():
+    for row in connection.execute(walk_query(KINDS_HERE)).all():
         kind = RecordKind(row.kind)
         record = {name: row._mapping[label] for name, label in WALK_LABELS[kind]}
         digest = _old_hash(prev_hash, kind, row, record)

@@ -6,6 +6,8 @@ endpoint ships without someone deciding who may call it.
 The decision in the matrix was posted by `client-a` for a customer of Kempele (244) and is
 handled centrally, so a coach of Kempele sees it and a coach of Ii (139) does not: for
 them, as for another client, it does not exist (404, never 403, so existence does not leak).
+It hands the customer over from Kempele's local unit to the OEO experts: their staff (`unit`)
+see it, the EU services' staff (`other_unit`) do not.
 """
 
 from __future__ import annotations
@@ -18,16 +20,18 @@ from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute
 
 from app.main import create_app
+from app.web.deps import CUSTOMER_HEADER
 from tests.conftest import KeyMaker, Server, UserMaker
 from tests.web.api.test_decisions import post
 from tests.web.api.test_events import IDENTITY_CODE, oeo_start
 from tests.web.ui.test_pages import CSRF, Visitor
 
-CALLERS = ("nobody", "client", "other_client", "coach", "other_coach", "auditor", "admin")
+CALLERS = ("nobody", "client", "other_client", "coach", "other_coach", "unit", "other_unit", "auditor", "admin")
 EVERYONE = dict.fromkeys(CALLERS, 200)
 ANY_KEY = {**EVERYONE, "nobody": 401}
 PEOPLE_WHO_AUDIT = {**dict.fromkeys(CALLERS, 403), "nobody": 401, "auditor": 200, "admin": 200}
-IN_SCOPE = {**ANY_KEY, "other_client": 404, "other_coach": 404}
+IN_SCOPE = {**ANY_KEY, "other_client": 404, "other_coach": 404, "other_unit": 404}
+NOT_CLIENTS = {"nobody": 401, "client": 403, "other_client": 403}
 
 MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("get", "/healthz"): EVERYONE,
@@ -54,6 +58,38 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
         "admin": 201,
     },
     ("get", "/v1/decisions/{decision_id}/link"): PEOPLE_WHO_AUDIT,
+    # The OEO experts' worklist: their own staff, auditors and admins; to other staff no such worklist.
+    ("get", "/v1/units/{unit}/worklist"): {
+        **NOT_CLIENTS,
+        "coach": 404,
+        "other_coach": 404,
+        "unit": 200,
+        "other_unit": 404,
+        "auditor": 200,
+        "admin": 200,
+    },  # fmt: skip
+    # Only a unit's staff answer for it: the coach sees the decision but answers for central-oeo (422).
+    ("post", "/v1/decisions/{decision_id}/acknowledgements"): {
+        **NOT_CLIENTS,
+        "coach": 422,
+        "other_coach": 404,
+        "unit": 201,
+        "other_unit": 404,
+        "auditor": 403,
+        "admin": 403,
+    },  # fmt: skip
+    # The rows run in order: the OEO experts took the item just before, so they cannot return it.
+    ("post", "/v1/decisions/{decision_id}/returns"): {
+        **NOT_CLIENTS,
+        "coach": 422,
+        "other_coach": 404,
+        "unit": 409,
+        "other_unit": 404,
+        "auditor": 403,
+        "admin": 403,
+    },  # fmt: skip
+    ("get", "/v1/customership"): IN_SCOPE,
+    ("get", "/v1/waiting-times"): PEOPLE_WHO_AUDIT,
     ("get", "/v1/audit/verify"): PEOPLE_WHO_AUDIT,
     ("get", "/v1/audit/checkpoints"): PEOPLE_WHO_AUDIT,
     ("get", "/v1/audit/access"): PEOPLE_WHO_AUDIT,
@@ -70,6 +106,10 @@ def _body(method: str, path: str, caller: str) -> dict[str, Any] | None:
         return oeo_start(f"matrix-{caller}")
     if (method, path) == ("post", "/v1/decisions/{decision_id}/overrides"):
         return {"customership": "local-244", "reason": "customer_request"}
+    if (method, path) == ("post", "/v1/decisions/{decision_id}/acknowledgements"):
+        return {"unit": "central-oeo"}
+    if (method, path) == ("post", "/v1/decisions/{decision_id}/returns"):
+        return {"unit": "central-oeo", "reason": "not_our_unit"}
     return None
 
 
@@ -80,6 +120,8 @@ def test_every_operation_answers_each_role_as_the_matrix_says(api: httpx.Client,
         "other_client": make_key(name="client-b"),
         "coach": make_key(role="coach", name="coach-244", municipality="244"),
         "other_coach": make_key(role="coach", name="coach-139", municipality="139"),
+        "unit": make_key(role="unit", name="oeo-experts", unit="central-oeo"),
+        "other_unit": make_key(role="unit", name="eu-services", unit="central-eu"),
         "auditor": make_key(role="auditor", name="auditor"),
         "admin": make_key(role="admin", name="admin"),
     }
@@ -89,9 +131,12 @@ def test_every_operation_answers_each_role_as_the_matrix_says(api: httpx.Client,
     assert MATRIX.keys() - operations == set(), "rows of the matrix for operations the app does not have"
     wrong = []
     for (method, path), expected in sorted(MATRIX.items()):
-        url = path.replace("{decision_id}", decision["decision_id"])
+        url = path.replace("{decision_id}", decision["decision_id"]).replace("{unit}", "central-oeo")
+        # The register is asked of the decision's customer, who is named in a header, never in the URL.
+        customer = {CUSTOMER_HEADER: IDENTITY_CODE} if path == "/v1/customership" else {}
         for caller in CALLERS:
-            response = api.request(method, url, json=_body(method, path, caller), headers=callers[caller])
+            headers = {**callers[caller], **customer}
+            response = api.request(method, url, json=_body(method, path, caller), headers=headers)
             if response.status_code != expected[caller]:
                 wrong.append(f"{method.upper()} {path} as {caller}: {response.status_code}, not {expected[caller]}")
     assert wrong == []

@@ -1,0 +1,233 @@
+"""The register's rows and the worklist items of newly stored decisions, in the transaction that stores them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, insert, select
+from sqlalchemy.orm import Session
+
+from app.models import Anomaly, Customership, ItemKind, WorklistItem
+
+# The unit that holds a customer while the plan's OEO studies last (CATALOGUE §4.5, 2.2.3 a).
+OEO_UNIT = "central-oeo"
+OEO_DURING_STUDIES = "oeo.plan_update"
+OEO_END = "oeo.end"
+# A customer the register has not seen is held by the coach of their home municipality: the
+# catalogue's H (§2), whom every central or purchased service is referred from. A customer of
+# another area (customership kind `other_area`) has no such coach.
+LOCAL_UNIT_PREFIX = "local-"
+OTHER_AREA = "other_area"
+
+
+@dataclass(frozen=True)
+class Handover:
+    """A decision that moves the customership from one unit to another."""
+
+    decision_seq: int
+    decision_id: str
+    event_type: str
+    decided_at: datetime
+    from_unit: str
+    to_unit: str
+    anomaly: str | None
+
+
+# The register's latest row of a customer: (occurred_at, decision_seq, unit).
+Latest = tuple[datetime, int, str]
+
+
+def record_routing(session: Session, decisions: Sequence[Mapping[str, Any]]) -> None:
+    """Put newly stored decisions in the customership register and on the worklists of the units they concern.
+
+    `decisions` are the decision log's rows just inserted (columns with their seq). Called in the
+    writer's batch after the chain was appended, so with the chain lock held: no other writer
+    changes the register meanwhile. A few statements for the whole batch.
+    """
+    if not decisions:
+        return
+    register_rows = _register_rows(session, decisions)
+    if register_rows:
+        session.connection().execute(insert(Customership), register_rows)
+    by_seq = {row["decision_seq"]: row for row in register_rows}
+    handovers = []
+    for d in decisions:
+        row = by_seq.get(d["seq"])
+        from_unit = (row["previous_unit"] or _home_unit(d)) if row else None
+        if row is None or from_unit is None or from_unit == row["unit"]:
+            continue
+        handovers.append(
+            Handover(
+                decision_seq=d["seq"],
+                decision_id=d["decision_id"],
+                event_type=d["event_type"],
+                decided_at=d["decided_at"],
+                from_unit=from_unit,
+                to_unit=row["unit"],
+                anomaly=row["anomaly"],
+            )
+        )
+    handed = {(h.decision_seq, unit) for h in handovers for unit in (h.from_unit, h.to_unit)}
+    new_work = [
+        item
+        for d in decisions
+        for item in _new_work(d, by_seq.get(d["seq"]))
+        if (item["decision_seq"], item["unit"]) not in handed
+    ]
+    if new_work:
+        session.connection().execute(insert(WorklistItem), new_work)
+    create_handovers(session, handovers)
+
+
+def create_handovers(session: Session, handovers: Sequence[Handover]) -> None:
+    """A handover was created: an incoming item on the new holder's worklist, an outgoing one on the old holder's.
+
+    The one place where handovers come into being (announcements to other systems hook in here).
+    """
+    if not handovers:
+        return
+    items = []
+    for handover in handovers:
+        common = {
+            "decision_seq": handover.decision_seq,
+            "decision_id": handover.decision_id,
+            "event_type": handover.event_type,
+            "decided_at": handover.decided_at,
+            "anomaly": handover.anomaly,
+            "answered_at": None,
+        }
+        items.append(
+            {**common, "unit": handover.to_unit, "kind": ItemKind.handover_in, "other_unit": handover.from_unit}
+        )
+        items.append(
+            {**common, "unit": handover.from_unit, "kind": ItemKind.handover_out, "other_unit": handover.to_unit}
+        )
+    session.connection().execute(insert(WorklistItem), items)
+
+
+def _home_unit(decision: Mapping[str, Any]) -> str | None:
+    """The customer's default holder when the register has none: the home municipality's local unit."""
+    customership = decision["decision"].get("customership") or {}
+    if customership.get("kind") == OTHER_AREA:
+        return None
+    return f"{LOCAL_UNIT_PREFIX}{decision['home_municipality']}"
+
+
+def _new_work(decision: Mapping[str, Any], register_row: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    """The `new` items of a decision: for its handler, its provider and each task's unit, once each.
+
+    Where the register and the rule disagree, the OEO experts and the holder see it too.
+    """
+    units = [decision["handler_unit"], decision["provider_unit"]]
+    units += [task["unit"] for task in decision["decision"].get("tasks", []) if task.get("unit")]
+    anomaly = register_row["anomaly"] if register_row else None
+    if anomaly is not None:
+        units += [OEO_UNIT, register_row["previous_unit"] or _home_unit(decision)]  # type: ignore[index]
+    return [
+        {
+            "decision_seq": decision["seq"],
+            "unit": unit,
+            "kind": ItemKind.new,
+            "decision_id": decision["decision_id"],
+            "event_type": decision["event_type"],
+            "decided_at": decision["decided_at"],
+            "other_unit": None,
+            "anomaly": anomaly,
+            "answered_at": None,
+        }
+        for unit in dict.fromkeys(units)
+        if unit is not None
+    ]
+
+
+def _register_rows(session: Session, decisions: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The register's rows of the decisions that name a customership, each with the holder before it."""
+    named = sorted(
+        (d for d in decisions if d["customership_unit"] is not None), key=lambda d: (d["occurred_at"], d["seq"])
+    )
+    if not named:
+        return []
+    latest = _latest(session, {d["customer_pseudonym"] for d in named})
+    in_batch: dict[str, list[Latest]] = {}
+    rows = []
+    for d in named:
+        pseudonym = d["customer_pseudonym"]
+        at = (d["occurred_at"], d["seq"])
+        known = latest.get(pseudonym)
+        if known is None or (known[0], known[1]) < at:
+            previous = known[2] if known else None
+            latest[pseudonym] = (*at, d["customership_unit"])
+        else:  # it arrived late: the holder as of its own time, and the later rows stay as they are
+            earlier = [row for row in in_batch.get(pseudonym, []) if (row[0], row[1]) < at]
+            stored = _holder_before(session, pseudonym, *at)
+            candidates = earlier + ([stored] if stored else [])
+            previous = max(candidates, key=lambda row: (row[0], row[1]))[2] if candidates else None
+        in_batch.setdefault(pseudonym, []).append((*at, d["customership_unit"]))
+        rows.append(
+            {
+                "decision_seq": d["seq"],
+                "decision_id": d["decision_id"],
+                "customer_pseudonym": pseudonym,
+                "occurred_at": d["occurred_at"],
+                "event_type": d["event_type"],
+                "unit": d["customership_unit"],
+                "role": d["customership_role"],
+                "previous_unit": previous,
+                "anomaly": _anomaly(d["event_type"], previous),
+            }
+        )
+    return rows
+
+
+def _anomaly(event_type: str, previous: str | None) -> str | None:
+    """Where the register contradicts what the rule assumes; the decision stays as the rules made it."""
+    if previous == OEO_UNIT:
+        return None
+    if event_type == OEO_DURING_STUDIES:
+        return Anomaly.plan_update_outside_oeo
+    if event_type == OEO_END:
+        return Anomaly.oeo_end_without_start
+    return None
+
+
+def _latest(session: Session, pseudonyms: Iterable[str]) -> dict[str, Latest]:
+    """Each customer's latest row in the register: one statement for the batch, on the register's index."""
+    newest = (
+        select(Customership.customer_pseudonym, func.max(Customership.occurred_at).label("occurred_at"))
+        .where(Customership.customer_pseudonym.in_(list(pseudonyms)))
+        .group_by(Customership.customer_pseudonym)
+        .subquery()
+    )
+    query = select(
+        Customership.customer_pseudonym, Customership.occurred_at, Customership.decision_seq, Customership.unit
+    )
+    query = query.join(
+        newest,
+        and_(
+            Customership.customer_pseudonym == newest.c.customer_pseudonym,
+            Customership.occurred_at == newest.c.occurred_at,
+        ),
+    )
+    latest: dict[str, Latest] = {}
+    for pseudonym, occurred_at, seq, unit in session.execute(query):
+        if pseudonym not in latest or latest[pseudonym][1] < seq:
+            latest[pseudonym] = (occurred_at, seq, unit)
+    return latest
+
+
+def _holder_before(session: Session, pseudonym: str, occurred_at: datetime, seq: int) -> Latest | None:
+    """The stored row just before (occurred_at, seq): for an event that arrives after later ones."""
+    before = (Customership.occurred_at < occurred_at) | (
+        (Customership.occurred_at == occurred_at) & (Customership.decision_seq < seq)
+    )
+    query = (
+        select(Customership.occurred_at, Customership.decision_seq, Customership.unit)
+        .where(Customership.customer_pseudonym == pseudonym, before)
+        .order_by(Customership.occurred_at.desc(), Customership.decision_seq.desc())
+        .limit(1)
+    )
+    row = session.execute(query).first()
+    return (row.occurred_at, row.decision_seq, row.unit) if row else None
