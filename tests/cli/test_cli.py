@@ -64,6 +64,18 @@ class TestKeys:
         assert bogus.returncode == 2
         assert "999" in bogus.stderr
 
+    def test_unit_staff_key_names_a_real_unit_and_a_coach_is_staff_of_its_local_unit(self, database_url: str) -> None:
+        env = {"REITTI_DATABASE_URL": database_url}
+        created = reitti("keys", "create", "--role", "unit", "--unit", "central-oeo", "--name", "oeo", env=env)
+        assert created.returncode == 0, created.stderr
+        assert "unit central-oeo" in created.stdout
+        bogus = reitti("keys", "create", "--role", "unit", "--unit", "central-nothing", "--name", "x", env=env)
+        assert bogus.returncode == 2 and "central-nothing" in bogus.stderr
+        missing = reitti("keys", "create", "--role", "unit", "--name", "x", env=env)
+        assert missing.returncode == 2 and "--unit" in missing.stderr
+        coach = reitti("keys", "create", "--role", "coach", "--municipality", "244", "--name", "k", env=env)
+        assert coach.returncode == 0 and "unit local-244" in coach.stdout
+
 
 class TestAuditRebuildCounts:
     def test_counts_the_log_again_after_the_counts_were_edited(
