@@ -147,12 +147,14 @@ def test_every_operation_answers_each_role_as_the_matrix_says(api: httpx.Client,
 # the login page (303), and a form of theirs too; otherwise pages answer as the API does for the
 # role: 403 for a page of another role, 404 for a decision out of scope. `/ui/logout` runs last.
 
-UI_CALLERS = ("visitor", "coach", "other_coach", "auditor", "admin")
-LOGGED_IN = ("coach", "other_coach", "auditor", "admin")
+UI_CALLERS = ("visitor", "coach", "other_coach", "unit", "auditor", "admin")
+LOGGED_IN = ("coach", "other_coach", "unit", "auditor", "admin")
 UI_EVERYONE_SEE_OTHER = dict.fromkeys(UI_CALLERS, 303)
 UI_ANY_USER = {**dict.fromkeys(LOGGED_IN, 200), "visitor": 303}
-UI_COACHES = {"visitor": 303, "coach": 200, "other_coach": 200, "auditor": 403, "admin": 403}
-UI_AUDIT = {"visitor": 303, "coach": 403, "other_coach": 403, "auditor": 200, "admin": 200}
+UI_COACHES = {"visitor": 303, "coach": 200, "other_coach": 200, "unit": 403, "auditor": 403, "admin": 403}
+UI_AUDIT = {"visitor": 303, "coach": 403, "other_coach": 403, "unit": 403, "auditor": 200, "admin": 200}
+# A unit's staff (coaches are their local unit's) have a worklist; auditors and admins read them over the API.
+UI_STAFF = {**UI_COACHES, "unit": 200}
 UI_PUBLIC = dict.fromkeys(UI_CALLERS, 200)
 
 UI_MATRIX: dict[tuple[str, str], dict[str, int]] = {
@@ -171,10 +173,21 @@ UI_MATRIX: dict[tuple[str, str], dict[str, int]] = {
         "visitor": 303,
         "coach": 303,
         "other_coach": 404,
+        "unit": 403,
         "auditor": 403,
         "admin": 303,
     },  # fmt: skip
     ("get", "/ui/admin"): {**UI_COACHES, "coach": 403, "other_coach": 403, "admin": 200},
+    ("get", "/ui/worklist"): UI_STAFF,
+    # The OEO experts take the item (303 back to the worklist); the Kempele coach has only the handover
+    # out, which it may take as well; the Ii coach does not see the decision.
+    ("post", "/ui/worklist/{decision_id}/acknowledgement"): {**UI_STAFF, "coach": 303, "other_coach": 404, "unit": 303},
+    # Both took their items just before (the rows run in order): a taken item is not returned (409).
+    ("post", "/ui/worklist/{decision_id}/return"): {**UI_STAFF, "coach": 409, "other_coach": 404, "unit": 409},
+    # A customer's journey: everyone logged in, scoped; the Ii coach has routed the same person as a
+    # customer of Ii above (POST /ui/route), so it sees that decision's row.
+    ("get", "/ui/customer"): UI_ANY_USER,
+    ("post", "/ui/customer"): UI_ANY_USER,
     # As GET /v1/decisions/{id}/link, /v1/audit/verify, /checkpoints and /access: auditors and admins.
     # GET /v1/decisions lets everyone search within scope; the UI's log search and export are the
     # auditor's pages (coaches have /ui/decisions).
@@ -227,7 +240,9 @@ def _ui_form(method: str, path: str, caller: str, users: dict[str, tuple[str, st
         }  # fmt: skip
     if path == "/ui/decisions/{decision_id}/overrides":
         return {"customership": "local-244", "reason": "customer_request"}
-    if path in ("/ui/audit/decisions", "/ui/audit/export"):
+    if path == "/ui/worklist/{decision_id}/return":
+        return {"reason": "not_our_unit"}
+    if path in ("/ui/audit/decisions", "/ui/audit/export", "/ui/customer"):
         return {"customer_id": IDENTITY_CODE}
     return {}
 
@@ -238,6 +253,7 @@ def test_every_ui_page_answers_each_role_as_the_matrix_says(
     users = {
         "coach": make_user("matrix-coach", municipality="244"),
         "other_coach": make_user("matrix-other", municipality="139"),
+        "unit": make_user("matrix-unit", role="unit", unit="central-oeo"),
         "auditor": make_user("matrix-auditor", role="auditor"),
         "admin": make_user("matrix-admin", role="admin"),
     }

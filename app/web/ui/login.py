@@ -24,7 +24,8 @@ def home(user: MaybeUserDep) -> RedirectResponse:
     """Each role's first page; the login page for a visitor."""
     if user is None:
         return redirect("/ui/login")
-    return redirect("/ui/route" if user.role is Role.coach else "/ui/decisions")
+    first = {Role.coach: "/ui/route", Role.unit: "/ui/worklist"}
+    return redirect(first.get(user.role, "/ui/decisions"))
 
 
 @router.get("/lang/{language}")

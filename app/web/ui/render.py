@@ -15,11 +15,13 @@ from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from markupsafe import Markup, escape
 
+from app.access import roles
 from app.access.users import WebUser
 from app.rules.plan import blocks as plan_blocks
 from app.time import FINNISH_TIME
 from app.web.ui.auth import csrf_token, keep_session
 from app.web.ui.i18n import DEFAULT_LANGUAGE, LANGUAGES, Translator
+from app.worklists.items import open_count
 
 HERE = Path(__file__).parent
 LANGUAGE_COOKIE = "reitti_lang"
@@ -86,6 +88,7 @@ def render(
             csrf_token=csrf_token(request),
             here=here(request, notices=False),
             format_time=functools.partial(format_time, language),
+            open_items=_open_items(opened, user),
             **context,
         )
     )
@@ -94,8 +97,16 @@ def render(
     return response
 
 
+def _open_items(opened: Any, user: WebUser | None) -> int | None:
+    """How many items the user's unit has open, for the navigation; None for those who have no worklist."""
+    if opened is None or user is None or user.unit is None or user.role not in roles.STAFF:
+        return None
+    with opened.read_sessions() as session:
+        return open_count(session, user.unit)
+
+
 # Query flags by which a page says something once ("stored", "recorded"), after a form.
-NOTICE_FLAGS = frozenset({"created", "overridden"})
+NOTICE_FLAGS = frozenset({"created", "overridden", "taken", "returned"})
 
 
 def here(request: Request, *, notices: bool = True) -> str:

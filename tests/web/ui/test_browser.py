@@ -614,3 +614,118 @@ class TestNoticeOnce:
         expect(page.locator(".notice.success")).to_have_count(0)
         assert "created" not in page.url
         screenshot(page, request, "decision-after-language-switch")
+
+
+# --- the units' worklists and the customership register ------------------------------------
+
+
+def route_in_ui(page: Page, server: Server, event_type: str) -> None:
+    """Route an event of the Kempele customer through the coach's form; wait for the decision page."""
+    page.goto(f"{server.base_url}/ui/route?event_type={event_type}")
+    page.fill("#customer_id", IDENTITY_CODE)
+    page.get_by_role("button", name="Reititä", exact=True).click()
+    page.wait_for_url("**/ui/decisions/*?created")
+
+
+def check_page(page: Page, request: pytest.FixtureRequest, name: str) -> None:
+    """No axe-core finding, nothing wider than the screen, no identity code; a screenshot to look at."""
+    assert axe_violations(page) == [], name
+    assert every_control_has_a_label(page) == [], name
+    width = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+    assert width[0] <= width[1], f"{name} is {width[0]}px wide on a {width[1]}px screen"
+    assert IDENTITY_CODE not in page.content()
+    screenshot(page, request, name)
+
+
+class TestHandoverStory:
+    def test_oeo_start_hands_the_customer_to_the_oeo_experts_and_oeo_end_back_to_the_coach(
+        self, browser: Browser, server: Server, make_user: UserMaker, request: pytest.FixtureRequest
+    ) -> None:
+        coach_login = make_user("kaisa", display_name="Kaisa Kempeleläinen")
+        expert_login = make_user("olli", role="unit", unit="central-oeo", display_name="Olli OEO")
+        desktop = {"viewport": {"width": 1280, "height": 900}, "locale": "fi-FI"}
+        phone = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "is_mobile": True}
+        coach_context, expert_context = browser.new_context(**desktop), browser.new_context(**phone)
+        try:
+            coach, expert = coach_context.new_page(), expert_context.new_page()
+            # A Kempele coach routes oeo.start: the customer moves to the OEO experts.
+            log_in(coach, server, *coach_login)
+            route_in_ui(coach, server, "oeo.start")
+            expect(coach.locator("#nav-worklist")).to_have_text("Työjono (1 avointa)")
+
+            # The OEO expert lands on the worklist and sees the incoming handover from Kempele.
+            log_in(expert, server, *expert_login)
+            expect(expert).to_have_url(f"{server.base_url}/ui/worklist")
+            expect(expert.locator("p.who")).to_contain_text("OEO-asiantuntijat")
+            expect(expert.locator("#nav-worklist")).to_have_text("Työjono (1 avointa)")
+            item = expert.locator("li.work-item")
+            expect(item).to_have_count(1)
+            expect(item.locator(".kind")).to_have_text("Asiakkuus siirtyy yksikölle")
+            expect(item).to_contain_text("Kempele")
+            check_page(expert, request, "worklist-oeo-incoming-phone")
+            item.get_by_role("button", name="Ota hoitoon").click()
+            expect(expert.locator(".notice.success")).to_have_text("Asia otettiin hoitoon.")
+            expect(expert.locator("#worklist-empty")).to_be_visible()
+            expect(expert.locator("#nav-worklist")).to_have_text("Työjono (0 avointa)")
+
+            # The coach sees the customer now held by the OEO experts; the code goes in a POST form.
+            coach.get_by_role("link", name="Asiakkaan polku").click()
+            coach.fill("#c-customer_id", IDENTITY_CODE)
+            coach.get_by_role("button", name="Näytä asiakkuus").click()
+            expect(coach.locator("#customership-now")).to_contain_text("OEO-asiantuntijat")
+            assert IDENTITY_CODE not in coach.url
+            check_page(coach, request, "customer-journey-at-oeo")
+
+            # oeo.end returns the customer: the coach sees the handover back on the worklist.
+            route_in_ui(coach, server, "oeo.end")
+            coach.locator("#nav-worklist").click()
+            coach.select_option("#w-kind", "handover_in")
+            coach.get_by_role("button", name="Näytä", exact=True).click()
+            back = coach.locator("li.work-item")
+            expect(back).to_have_count(1)
+            expect(back.locator(".kind")).to_have_text("Asiakkuus siirtyy yksikölle")
+            expect(back).to_contain_text("OEO-asiantuntijat")
+            check_page(coach, request, "worklist-coach-handover-back")
+            coach.get_by_role("link", name="Asiakkaan polku").click()
+            coach.fill("#c-customer_id", IDENTITY_CODE)
+            coach.get_by_role("button", name="Näytä asiakkuus").click()
+            expect(coach.locator("#customership-now")).to_contain_text("Kempele")
+            expect(coach.locator("#customership-history tbody tr")).to_have_count(2)
+            coach.locator("#language-switch").click()
+            expect(coach.locator("h1")).to_have_text("Customer's journey")
+            check_page(coach, request, "customer-journey-en")
+        finally:
+            coach_context.close()
+            expert_context.close()
+
+    def test_a_return_with_an_identity_code_is_refused_at_its_field_and_then_goes_back_to_the_coach(
+        self, browser: Browser, server: Server, make_user: UserMaker, request: pytest.FixtureRequest
+    ) -> None:
+        coach_login = make_user("kaisa", display_name="Kaisa Kempeleläinen")
+        expert_login = make_user("olli", role="unit", unit="central-oeo", display_name="Olli OEO")
+        context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="fi-FI")
+        try:
+            page = context.new_page()
+            log_in(page, server, *coach_login)
+            route_in_ui(page, server, "oeo.start")
+            page.locator("form.inline button.link").click()  # log out
+            log_in(page, server, *expert_login)
+            item = page.locator("li.work-item")
+            item.locator("summary").click()
+            item.get_by_label("Palautuksen syy").select_option("wrong_event_data")
+            item.get_by_label("Lisätiedot (vapaaehtoinen)").fill(f"asiakas {IDENTITY_CODE}")
+            item.get_by_role("button", name="Palauta lähettäjälle").click()
+            expect(page.locator(".field-error")).to_have_text("Poista henkilötunnus lisätiedoista.")
+            check_page(page, request, "worklist-return-refused")
+            item = page.locator("li.work-item")
+            item.get_by_label("Lisätiedot (vapaaehtoinen)").fill("OEO-päätös puuttuu vielä")
+            item.get_by_role("button", name="Palauta lähettäjälle").click()
+            expect(page.locator(".notice.success")).to_have_text("Asia palautettiin lähettäjälle.")
+            page.locator("form.inline button.link").click()
+            log_in(page, server, *coach_login)
+            page.goto(f"{server.base_url}/ui/worklist?kind=returned")
+            expect(page.locator("li.work-item .kind")).to_have_text("Palautettu (muutospyyntö)")
+            expect(page.get_by_role("link", name="Muutospyyntö")).to_be_visible()
+            check_page(page, request, "worklist-override-request")
+        finally:
+            context.close()
