@@ -70,11 +70,14 @@ class TestKeys:
         assert created.returncode == 0, created.stderr
         assert "unit central-oeo" in created.stdout
         bogus = reitti("keys", "create", "--role", "unit", "--unit", "central-nothing", "--name", "x", env=env)
-        assert bogus.returncode == 2 and "central-nothing" in bogus.stderr
+        assert bogus.returncode == 2
+        assert "central-nothing" in bogus.stderr
         missing = reitti("keys", "create", "--role", "unit", "--name", "x", env=env)
-        assert missing.returncode == 2 and "--unit" in missing.stderr
+        assert missing.returncode == 2
+        assert "--unit" in missing.stderr
         coach = reitti("keys", "create", "--role", "coach", "--municipality", "244", "--name", "k", env=env)
-        assert coach.returncode == 0 and "unit local-244" in coach.stdout
+        assert coach.returncode == 0
+        assert "unit local-244" in coach.stdout
 
 
 class TestAuditRebuildCounts:

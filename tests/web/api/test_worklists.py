@@ -52,7 +52,8 @@ class TestWorklist:
             "handover_in",
             "local-244",
         )
-        assert item["age_seconds"] >= 0 and page["open_items"] == 1
+        assert item["age_seconds"] >= 0
+        assert page["open_items"] == 1
         (outgoing,) = worklist(api, coach, "local-244")["items"]
         assert (outgoing["kind"], outgoing["other_unit"]) == ("handover_out", "central-oeo")
         assert worklist(api, oeo, "central-oeo", kind="new")["items"] == []
@@ -66,7 +67,8 @@ class TestWorklist:
         page = worklist(api, oeo, "central-oeo", limit="2")
         assert [i["decision_id"] for i in page["items"]][:2] == [first["decision_id"], second["decision_id"]]
         rest = worklist(api, oeo, "central-oeo", limit="2", cursor=page["next_cursor"])
-        assert [i["decision_id"] for i in rest["items"]] == [third["decision_id"]] and rest["next_cursor"] is None
+        assert [i["decision_id"] for i in rest["items"]] == [third["decision_id"]]
+        assert rest["next_cursor"] is None
 
     def test_another_units_staff_get_404_and_the_read_is_logged(self, api: httpx.Client, make_key: KeyMaker) -> None:
         client, oeo, _ = staff(make_key)
@@ -96,7 +98,8 @@ class TestAcknowledgements:
         assert first.status_code == 201, first.text
         again = api.post(url, json={"unit": "central-oeo"}, headers=oeo)
         assert (again.status_code, again.json()) == (200, first.json())
-        assert first.json()["outcome"] == "taken" and first.json()["seq"] == 2
+        assert first.json()["outcome"] == "taken"
+        assert first.json()["seq"] == 2
         assert worklist(api, oeo, "central-oeo")["items"] == []
         auditor = make_key(role="auditor", name="auditor")
         verified = api.get("/v1/audit/verify", headers=auditor).json()
@@ -114,7 +117,8 @@ class TestAcknowledgements:
         kempele_staff = make_key(role="unit", name="kempele-staff", unit="local-244")
         assert api.post(url, json={"unit": "local-244"}, headers=kempele_staff).status_code == 201
         typo = api.post(url, json={"unit": "Central OEO"}, headers=oeo)
-        assert typo.status_code == 422 and typo.json()["errors"][0]["loc"] == ["body", "unit"]
+        assert typo.status_code == 422
+        assert typo.json()["errors"][0]["loc"] == ["body", "unit"]
 
 
 class TestReturns:
@@ -149,7 +153,8 @@ class TestReturns:
         decision = route(api, client, "s1", "oeo.start", "2025-03-03T09:15:00+02:00")
         body = {"unit": "central-oeo", "reason": "other", "text": f"customer {IDENTITY_CODE}"}
         refused = api.post(f"/v1/decisions/{decision['decision_id']}/returns", json=body, headers=oeo)
-        assert refused.status_code == 422 and refused.json()["errors"][0]["loc"] == ["body", "text"]
+        assert refused.status_code == 422
+        assert refused.json()["errors"][0]["loc"] == ["body", "text"]
         assert IDENTITY_CODE not in refused.text
         assert len(worklist(api, oeo, "central-oeo")["items"]) == 1
 
@@ -162,7 +167,8 @@ class TestCustomershipRegister:
         assert (held["current"]["unit"], held["current"]["decision_id"]) == ("central-oeo", start["decision_id"])
         end = route(api, client, "e1", "oeo.end", "2025-06-03T09:15:00+03:00")
         held = api.get("/v1/customership", headers={**coach, **CUSTOMER}).json()
-        assert held["current"]["unit"] == "local-244" and held["current"]["previous_unit"] == "central-oeo"
+        assert held["current"]["unit"] == "local-244"
+        assert held["current"]["previous_unit"] == "central-oeo"
         assert [h["decision_id"] for h in held["history"]] == [end["decision_id"], start["decision_id"]]
         (back,) = worklist(api, coach, "local-244", kind="handover_in")["items"]
         assert (back["decision_id"], back["other_unit"]) == (end["decision_id"], "central-oeo")
@@ -199,5 +205,6 @@ class TestCustomershipRegister:
         other = make_key(role="coach", name="coach-139", municipality="139")
         assert api.get("/v1/customership", headers={**other, **CUSTOMER}).status_code == 404
         missing = api.get("/v1/customership", headers=client)
-        assert missing.status_code == 422 and missing.json()["errors"][0]["loc"] == ["header", "Reitti-Customer-Id"]
+        assert missing.status_code == 422
+        assert missing.json()["errors"][0]["loc"] == ["header", "Reitti-Customer-Id"]
         assert api.get("/v1/customership", headers={**client, **CUSTOMER}).status_code == 200
