@@ -497,7 +497,7 @@ class CustomerRegisterOut(BaseModel):
     """A customer's holder now, since when and by which decision, and the history, newest first."""
 
     current: HoldingOut
-    history: list[HoldingOut]
+    history: list[HoldingOut] = Field(description="the newest 200 rows the caller may see")
 
 
 class WaitingQuery(BaseModel):

@@ -11,6 +11,9 @@ from app.errors import NotFound
 from app.models import Customership, Decision
 from app.schemas import CustomerRegisterOut, HoldingOut
 
+# The history shown: the newest rows (an employer's register may hold thousands).
+HISTORY_LIMIT = 200
+
 
 def _holding(row: Customership, visible: set[str]) -> HoldingOut:
     return HoldingOut(
@@ -25,7 +28,7 @@ def _holding(row: Customership, visible: set[str]) -> HoldingOut:
 
 
 def customer_register(session: Session, principal: Principal, pseudonym: str) -> CustomerRegisterOut:
-    """The customer's holder now, since when and by which decision, and the history newest first.
+    """The customer's holder now, since when and by which decision, and the newest rows of the history.
 
     Scoped like the decisions: the history holds the rows of the decisions the principal may
     see, and a customer none of whose decisions it may see is a 404. The holder now is shown to
@@ -33,9 +36,8 @@ def customer_register(session: Session, principal: Principal, pseudonym: str) ->
     it only when that one is visible too.
     """
     ordered = (Customership.occurred_at.desc(), Customership.decision_seq.desc())
-    rows = list(
-        session.scalars(select(Customership).where(Customership.customer_pseudonym == pseudonym).order_by(*ordered))
-    )
+    query = select(Customership).where(Customership.customer_pseudonym == pseudonym).order_by(*ordered)
+    rows = list(session.scalars(query.limit(HISTORY_LIMIT)))
     ids = [row.decision_id for row in rows]
     visible = (
         set(

@@ -106,6 +106,12 @@ class TestAcknowledgements:
         assert (verified["intact"], verified["links"]) == (True, 2)
         times = api.get("/v1/waiting-times", headers=auditor).json()["units"]
         assert [(t["unit"], t["count"]) for t in times] == [("central-oeo", 1)]
+        assert times[0]["median_seconds"] == times[0]["p90_seconds"] >= 0
+        before = api.get("/v1/waiting-times", params={"answered_before": "2025-01-01T00:00:00Z"}, headers=auditor)
+        assert before.json()["units"] == []
+        naive = api.get("/v1/waiting-times", params={"answered_after": "2025-01-01T00:00:00"}, headers=auditor)
+        assert naive.status_code == 422
+        assert naive.json()["errors"][0]["loc"] == ["query", "answered_after"]
 
     def test_another_unit_or_no_item_is_refused_at_the_field(self, api: httpx.Client, make_key: KeyMaker) -> None:
         client, oeo, coach = staff(make_key)
