@@ -444,6 +444,21 @@ class Customership(Base):
     anomaly: Mapped[str | None] = mapped_column(String(32), index=True)
 
 
+class CustomerHolder(Base):
+    """Each customer's latest row of the register: what the writer's batch compares a new decision with.
+
+    Derived from `customerships` (its row with the latest occurred_at, then decision_seq) and kept
+    in the same transactions; one key lookup per customer, however long the history is.
+    """
+
+    __tablename__ = "customer_holders"
+
+    customer_pseudonym: Mapped[str] = mapped_column(String(64), primary_key=True)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    decision_seq: Mapped[int] = mapped_column(SequenceNumber)
+    unit: Mapped[str] = mapped_column(String(64))
+
+
 class AcknowledgementOutcome(StrEnum):
     """How a unit answered an item on its worklist."""
 

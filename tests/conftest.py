@@ -192,6 +192,7 @@ def empty_the_log(database_url: str) -> None:
             "acknowledgements",
             "worklist_items",
             "customerships",
+            "customer_holders",
             "audit_chain",
             "decisions",
             "api_keys",

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, union_all
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from app.models import Anomaly, Customership, ItemKind, WorklistItem
+from app.db import dialect_insert
+from app.models import Anomaly, CustomerHolder, Customership, ItemKind, WorklistItem
 
 # The unit that holds a customer while the plan's OEO studies last (CATALOGUE §4.5, 2.2.3 a).
 OEO_UNIT = "central-oeo"
@@ -21,14 +22,6 @@ OEO_END = "oeo.end"
 # another area (customership kind `other_area`) has no such coach.
 LOCAL_UNIT_PREFIX = "local-"
 OTHER_AREA = "other_area"
-LATEST_COLUMNS = (
-    Customership.customer_pseudonym,
-    Customership.occurred_at,
-    Customership.decision_seq,
-    Customership.unit,
-)
-# SQLite takes at most 500 parts in one compound SELECT.
-PROBES_A_STATEMENT = 200
 
 
 @dataclass(frozen=True)
@@ -159,6 +152,7 @@ def _register_rows(session: Session, decisions: Sequence[Mapping[str, Any]]) -> 
     if not named:
         return []
     latest = _latest(session, {d["customer_pseudonym"] for d in named})
+    changed: dict[str, Latest] = {}
     in_batch: dict[str, list[Latest]] = {}
     rows = []
     for d in named:
@@ -167,7 +161,7 @@ def _register_rows(session: Session, decisions: Sequence[Mapping[str, Any]]) -> 
         known = latest.get(pseudonym)
         if known is None or (known[0], known[1]) < at:
             previous = known[2] if known else None
-            latest[pseudonym] = (*at, d["customership_unit"])
+            latest[pseudonym] = changed[pseudonym] = (*at, d["customership_unit"])
         else:  # it arrived late: the holder as of its own time, and the later rows stay as they are
             earlier = [row for row in in_batch.get(pseudonym, []) if (row[0], row[1]) < at]
             stored = _holder_before(session, pseudonym, *at)
@@ -187,6 +181,7 @@ def _register_rows(session: Session, decisions: Sequence[Mapping[str, Any]]) -> 
                 "anomaly": _anomaly(d["event_type"], previous),
             }
         )
+    _keep_latest(session, changed)
     return rows
 
 
@@ -202,27 +197,33 @@ def _anomaly(event_type: str, previous: str | None) -> str | None:
 
 
 def _latest(session: Session, pseudonyms: Iterable[str]) -> dict[str, Latest]:
-    """Each customer's latest row in the register: one index probe a customer, a few hundred to a statement.
+    """Each customer's latest row in the register, from the holders kept beside it: one statement for the batch."""
+    query = select(CustomerHolder).where(CustomerHolder.customer_pseudonym.in_(list(pseudonyms)))
+    return {
+        row.customer_pseudonym: (row.occurred_at, row.decision_seq, row.unit)
+        for row in session.execute(query).scalars()
+    }
 
-    Each probe reads one entry of the register's index from its end, however long the customer's
-    history is (an employer's may be long, and many of its events may share one time).
-    """
-    ordered = sorted(pseudonyms)
-    latest: dict[str, Latest] = {}
-    for start in range(0, len(ordered), PROBES_A_STATEMENT):
-        probes = [
-            select(
-                Customership.customer_pseudonym, Customership.occurred_at, Customership.decision_seq, Customership.unit
-            )
-            .where(Customership.customer_pseudonym == pseudonym)
-            .order_by(Customership.occurred_at.desc(), Customership.decision_seq.desc())
-            .limit(1)
-            .subquery()
-            for pseudonym in ordered[start : start + PROBES_A_STATEMENT]
-        ]
-        for pseudonym, occurred_at, seq, unit in session.execute(union_all(*(select(probe) for probe in probes))):
-            latest[pseudonym] = (occurred_at, seq, unit)
-    return latest
+
+def _keep_latest(session: Session, changed: Mapping[str, Latest]) -> None:
+    """Write the customers' new latest rows; the condition keeps a later row should another writer have one."""
+    if not changed:
+        return
+    rows = [
+        {"customer_pseudonym": pseudonym, "occurred_at": at, "decision_seq": seq, "unit": unit}
+        for pseudonym, (at, seq, unit) in changed.items()
+    ]
+    statement = dialect_insert(session)(CustomerHolder)
+    newer = (CustomerHolder.occurred_at < statement.excluded.occurred_at) | (
+        (CustomerHolder.occurred_at == statement.excluded.occurred_at)
+        & (CustomerHolder.decision_seq < statement.excluded.decision_seq)
+    )
+    statement = statement.on_conflict_do_update(
+        index_elements=["customer_pseudonym"],
+        set_={name: statement.excluded[name] for name in ("occurred_at", "decision_seq", "unit")},
+        where=newer,
+    )
+    session.connection().execute(statement, rows)
 
 
 def _holder_before(session: Session, pseudonym: str, occurred_at: datetime, seq: int) -> Latest | None:

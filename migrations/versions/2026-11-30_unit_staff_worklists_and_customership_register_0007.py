@@ -4,8 +4,8 @@ Keys and accounts get a `unit`: the central teams sign in as staff of their unit
 is staff of `local-<municipality>` (filled in here for the coaches already there). A decision
 now also puts items on the worklists of the units it concerns (`worklist_items`, working state
 that answers update) and, when it names a customership, a row in the register
-(`customerships`). A unit's answer to an item is an `acknowledgements` record, chained as
-overrides are and append-only as they are.
+(`customerships`, each customer's latest row kept in `customer_holders`). A unit's answer
+to an item is an `acknowledgements` record, chained as overrides are and append-only as they are.
 
 The decisions already in the log are put in the register here, in the order of their own
 `occurred_at` (ties by `seq`), as the writer would have; they put nothing on worklists: they
@@ -72,6 +72,14 @@ def upgrade() -> None:
     )
     op.create_index("ix_customerships_anomaly", "customerships", ["anomaly"])
     op.create_table(
+        "customer_holders",
+        sa.Column("customer_pseudonym", sa.String(64), nullable=False),
+        sa.Column("occurred_at", TIMESTAMP, nullable=False),
+        sa.Column("decision_seq", SEQUENCE_NUMBER, nullable=False),
+        sa.Column("unit", sa.String(64), nullable=False),
+        sa.PrimaryKeyConstraint("customer_pseudonym", name="pk_customer_holders"),
+    )
+    op.create_table(
         "acknowledgements",
         sa.Column("seq", SEQUENCE_NUMBER, autoincrement=True, nullable=False),
         sa.Column("acknowledgement_id", sa.String(36), nullable=False),
@@ -136,7 +144,7 @@ def _register_existing_decisions() -> None:
         .where(decisions.c.customership_unit.is_not(None))
         .order_by(decisions.c.occurred_at, decisions.c.seq)
     )
-    holders: dict[str, str] = {}
+    holders: dict[str, dict[str, object]] = {}
     rows = []
     for row in connection.execute(query):
         rows.append(
@@ -148,14 +156,19 @@ def _register_existing_decisions() -> None:
                 "event_type": row.event_type,
                 "unit": row.customership_unit,
                 "role": row.customership_role,
-                "previous_unit": holders.get(row.customer_pseudonym),
+                "previous_unit": holders[row.customer_pseudonym]["unit"] if row.customer_pseudonym in holders else None,
                 "anomaly": None,
             }
         )
-        holders[row.customer_pseudonym] = row.customership_unit
-    if rows:
-        columns = [sa.column(name) for name in rows[0]]
-        op.bulk_insert(sa.table("customerships", *columns), rows)
+        holders[row.customer_pseudonym] = {
+            "customer_pseudonym": row.customer_pseudonym,
+            "occurred_at": row.occurred_at,
+            "decision_seq": row.seq,
+            "unit": row.customership_unit,
+        }
+    for table, written in (("customerships", rows), ("customer_holders", list(holders.values()))):
+        if written:
+            op.bulk_insert(sa.table(table, *(sa.column(name) for name in written[0])), written)
 
 
 def downgrade() -> None:
@@ -167,6 +180,7 @@ def downgrade() -> None:
     # The acknowledgements' links stay in the audit chain, naming records this revision no longer
     # has: a downgrade with acknowledgements in the log leaves a chain the older service calls broken.
     op.drop_table("acknowledgements")
+    op.drop_table("customer_holders")
     op.drop_table("customerships")
     op.drop_table("worklist_items")
     for table in ("users", "api_keys"):
