@@ -26,7 +26,6 @@ import random
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import timedelta
 from functools import partial
 from typing import Any
@@ -66,27 +65,43 @@ def fill(url: str, rows: int) -> list[str]:
     step = timedelta(days=360) / rows
     seq = 0
     started = time.perf_counter()
+    # Each sample's row once; a row of the log is a copy with its own ids, customer and times.
+    bases = [
+        store.decision_values(client="bench", event=event, fingerprint="", decision=decision)
+        for event, decision in sample
+    ]
     while seq < rows:
         batch = []
         for _ in range(min(BATCH, rows - seq)):
-            event, decision = sample[seq % len(sample)]
+            base = bases[seq % len(bases)]
             decided = FIRST_DAY + step * seq
             occurred = decided - timedelta(minutes=rng.randrange(1, 3 * 24 * 60))
-            event = replace(
-                event, event_id=f"bench-{seq}", customer_pseudonym=rng.choice(customers_), occurred_at=occurred
-            )
-            decision = decision.model_copy(
-                update={
-                    "decision_id": new_decision_id(),
-                    "event_id": event.event_id,
-                    "occurred_at": occurred.isoformat(),
-                    "decided_at": decided.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            pseudonym = rng.choice(customers_)
+            seq += 1
+            ids = {"decision_id": new_decision_id(), "event_id": f"bench-{seq}"}
+            times = {
+                "occurred_at": occurred.isoformat(),
+                "decided_at": decided.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            }
+            event = base["event"]
+            batch.append(
+                {
+                    **base,
+                    **ids,
+                    "seq": seq,
+                    "request_sha256": hashlib.sha256(ids["event_id"].encode()).hexdigest(),
+                    "customer_pseudonym": pseudonym,
+                    "occurred_at": occurred,
+                    "decided_at": decided,
+                    "decision": {**base["decision"], **ids, **times},
+                    "event": {
+                        **event,
+                        "event_id": ids["event_id"],
+                        "occurred_at": times["occurred_at"],
+                        "customer": {**event["customer"], "pseudonym": pseudonym},
+                    },
                 }
             )
-            fingerprint = hashlib.sha256(event.event_id.encode()).hexdigest()
-            values = store.decision_values(client="bench", event=event, fingerprint=fingerprint, decision=decision)
-            seq += 1
-            batch.append({**values, "seq": seq})
         with write() as session:
             session.connection().execute(insert(Decision), batch)
             record_routing(session, batch)
