@@ -67,6 +67,11 @@ class Principal:
     municipality: str | None
     unit: str | None = None
 
+    def __post_init__(self) -> None:
+        # A coach is its local unit's staff, whether or not the row it came from names the unit.
+        if self.role is Role.coach and self.unit is None and self.municipality is not None:
+            object.__setattr__(self, "unit", f"{LOCAL_UNIT_PREFIX}{self.municipality}")
+
     @property
     def ref(self) -> str:
         """`key:<id>` or `user:<id>`: keys and UI accounts are numbered apart."""

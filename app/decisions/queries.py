@@ -64,13 +64,16 @@ def csv_cell(value: object) -> object:
     return value
 
 
-def scope_conditions(principal: Principal, table: type[Decision] | CountTable) -> list[ColumnElement[bool]]:
+def scope_conditions(
+    principal: Principal, table: type[Decision] | CountTable, *, by_columns: bool = False
+) -> list[ColumnElement[bool]]:
     """The conditions that keep to the decisions (or their counts) the principal may see.
 
     A unit's staff (a coach is the staff of its local unit) see the decisions that put an item
     on their unit's worklist — as handler, provider, a task's unit, either side of a handover —
     and those whose customership is their unit's; a local unit's also its municipality's customers'.
-    The counts know no tasks nor handovers: a unit's stats count what its columns say.
+    The counts know no tasks nor handovers: a unit's stats count what its columns say, and a scan
+    that stats fall back on does the same (`by_columns`), so both give one answer.
     """
     if principal.role is Role.integration:
         return [table.client == principal.name]
@@ -79,7 +82,7 @@ def scope_conditions(principal: Principal, table: type[Decision] | CountTable) -
         either = [table.handler_unit == unit, table.provider_unit == unit, table.customership_unit == unit]
         if principal.municipality is not None:
             either.append(table.home_municipality == principal.municipality)
-        if table is Decision:
+        if table is Decision and not by_columns:
             either.append(exists().where(WorklistItem.decision_seq == Decision.seq, WorklistItem.unit == unit))
         return [or_(*either)]
     return []
@@ -94,9 +97,9 @@ def may_see(principal: Principal, *, client: str, home_municipality: str, handle
     return True
 
 
-def _scoped(query: Select[Decision], principal: Principal) -> Select[Decision]:
+def _scoped(query: Select[Decision], principal: Principal, *, by_columns: bool = False) -> Select[Decision]:
     """Only the decisions the principal may see."""
-    return query.where(*scope_conditions(principal, Decision))
+    return query.where(*scope_conditions(principal, Decision, by_columns=by_columns))
 
 
 def visible_decision(session: Session, principal: Principal, decision_id: str) -> Decision:
@@ -153,8 +156,10 @@ def list_decisions(
     return [DecisionOut.model_validate(row.decision) for row in rows], next_cursor
 
 
-def selection(principal: Principal, filters: DecisionFilters, before: int | None) -> Select[Decision]:
-    query = _filtered(_scoped(select(Decision), principal), filters)
+def selection(
+    principal: Principal, filters: DecisionFilters, before: int | None, *, by_columns: bool = False
+) -> Select[Decision]:
+    query = _filtered(_scoped(select(Decision), principal, by_columns=by_columns), filters)
     return query if before is None else query.where(Decision.seq < before)
 
 

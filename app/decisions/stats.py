@@ -76,7 +76,8 @@ def _stats(
 
 def stats_by_scan(session: Session, principal: Principal, filters: DecisionFilters) -> DecisionStats:
     """The stats counted from the log itself: a GROUP BY over the selected decisions for each breakdown."""
-    selected = selection(principal, filters, None)
+    # As the counts scope (by the decision's own columns), so that a scan and the counts agree.
+    selected = selection(principal, filters, None, by_columns=True)
     overridden = func.count(case((exists().where(Override.decision_id == Decision.decision_id), 1)))
 
     def grouped(column: SQLColumnExpression[Any], *more: ColumnElement[int]) -> Sequence[Any]:

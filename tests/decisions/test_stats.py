@@ -149,6 +149,9 @@ def random_principal(rng: random.Random) -> Principal:
         return Principal(key_id=1, name=rng.choice((*CLIENTS, "client-z")), role=role, municipality=None)
     if role is Role.coach:
         return Principal(key_id=1, name="coach", role=role, municipality=rng.choice((*MUNICIPALITIES, "425")))
+    if role is Role.unit:
+        unit = rng.choice((*HANDLERS, *PROVIDERS, "central-eu"))
+        return Principal(key_id=1, name="unit", role=role, municipality=None, unit=unit)
     return Principal(key_id=1, name=role.value, role=role, municipality=None)
 
 
