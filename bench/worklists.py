@@ -58,7 +58,7 @@ def fill(url: str, rows: int) -> list[str]:
     """Write `rows` decisions, their register rows and worklist items in bulk; the customers' pseudonyms."""
     rules = load_rules(REPOSITORY / "rules")
     sample = decided_sample(rules, 400)
-    customers_ = [pseudonymise(b"bench", f"customer-{n}") for n in range(max(rows // 10, 1))]
+    customers_ = customer_pseudonyms(rows)
     engine = make_engine(url)
     _, write = make_sessions(engine, info=BENCH_CHAIN_INFO)
     rng = random.Random(7)
@@ -107,6 +107,22 @@ def fill(url: str, rows: int) -> list[str]:
             record_routing(session, batch)
     took = time.perf_counter() - started
     print(f"  wrote {rows:,} decisions with their register rows and worklist items in {took:.0f} s")
+    engine.dispose()
+    settle(url)
+    return customers_
+
+
+def customer_pseudonyms(rows: int) -> list[str]:
+    """The customers a log of `rows` decisions is written for: a tenth as many."""
+    return [pseudonymise(b"bench", f"customer-{n}") for n in range(max(rows // 10, 1))]
+
+
+def settle(url: str) -> None:
+    """The units work their queues: every item but the newest 3 % answered; then the planner's statistics."""
+    engine = make_engine(url)
+    _, write = make_sessions(engine, info=BENCH_CHAIN_INFO)
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT max(seq) FROM decisions")).scalar_one()
     cutoff = int(rows * (1 - OPEN_SHARE))
     with write() as session:
         answered = update(WorklistItem).where(WorklistItem.decision_seq <= cutoff)
@@ -124,7 +140,6 @@ def fill(url: str, rows: int) -> list[str]:
     else:
         refresh_sqlite_statistics(engine, grown=0)
     engine.dispose()
-    return customers_
 
 
 def p50(run: Callable[[], Any], repeat: int) -> float:
@@ -185,6 +200,57 @@ def _per_read(session: Any, principal: Principal, asked: list[str]) -> float:
     return statistics.median(times)
 
 
+def store_cost(kind: str, events: int, rounds: int, batch: int = 32) -> None:
+    """The writer's batches in process, with and without record_routing, in turns on one database.
+
+    Steadier than HTTP on a busy machine: no server, no client, the same batches each turn.
+    """
+    from app.decisions.intake import prepare
+    from app.rules.engine import RuleEngine
+    from bench.run import valid_events
+
+    rules = load_rules(REPOSITORY / "rules")
+    engine = RuleEngine()
+    for ruleset in rules.rulesets:
+        engine.load(ruleset)
+    bodies = [body for body, _ in valid_events(rules, events)]
+    took: dict[str, list[float]] = {"with": [], "without": []}
+    with database(kind) as url:
+        database_engine = make_engine(url)
+        _, write = make_sessions(database_engine, info=BENCH_CHAIN_INFO)
+        for turn in range(rounds):
+            for label in ("with", "without"):
+                submissions = [
+                    prepare(
+                        body.model_copy(update={"event_id": f"{label}-{turn}-{n}"}),
+                        client="bench",
+                        rules=rules,
+                        engine=engine,
+                        pseudonym_key=b"bench",
+                    )
+                    for n, body in enumerate(bodies)
+                ]
+                store.record_routing = record_routing if label == "with" else _nothing  # type: ignore[assignment]
+                started = time.perf_counter()
+                for start in range(0, len(submissions), batch):
+                    with write() as session:
+                        store.store(session, submissions[start : start + batch])
+                took[label].append(time.perf_counter() - started)
+        store.record_routing = record_routing  # type: ignore[assignment]
+        database_engine.dispose()
+    engine.close()
+    each = {label: statistics.median(times) * 1e6 / events for label, times in took.items()}
+    print(
+        f"\n{kind}, the writer in process, {events:,} events in batches of {batch}, {rounds} turns each:"
+        f" {each['with']:.0f} µs an event with, {each['without']:.0f} µs without;"
+        f" with/without {each['with'] / each['without']:.2f} (medians)"
+    )
+
+
+def _nothing(session: Any, decisions: Any) -> None:
+    """record_routing switched off."""
+
+
 def post_cost(kind: str, seconds: int, connections: int) -> None:
     """POST /v1/events with and without the register and worklists, in turns, each on a fresh database."""
     from bench.http import serving
@@ -217,8 +283,21 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--skip-post", action="store_true", help="only the reads on a large log")
+    parser.add_argument("--store-events", type=int, default=3000, help="events a turn of the in-process writer")
     parser.add_argument("--skip-reads", action="store_true", help="only the cost on POST /v1/events")
+    parser.add_argument(
+        "--existing",
+        metavar="URL",
+        help="time the reads on a log this benchmark filled before (for --rows of that fill), perhaps cut short",
+    )
     args = parser.parse_args()
+    if args.existing:
+        with make_engine(args.existing).connect() as connection:
+            logged = connection.execute(text("SELECT count(*) FROM decisions")).scalar_one()
+        print(f"\n{args.existing}, {logged:,} decisions:")
+        settle(args.existing)
+        time_reads(args.existing, customer_pseudonyms(args.rows), args.repeat)
+        return
     for kind in args.databases:
         if not args.skip_reads:
             print(f"\n{kind}, {args.rows:,} decisions:")
@@ -226,6 +305,7 @@ def main() -> None:
                 customers_ = fill(url, args.rows)
                 time_reads(url, customers_, args.repeat)
         if not args.skip_post:
+            store_cost(kind, args.store_events, rounds=3)
             post_cost(kind, args.seconds, args.connections)
 
 
