@@ -68,7 +68,7 @@ def register(commands: Commands) -> None:
     """Add the `reitti keys` commands."""
     keys = commands.add_parser("keys", help="API keys").add_subparsers(dest="keys_command", required=True)
     create = keys.add_parser("create", help="make a key; it is printed on the last line")
-    create.add_argument("--role", required=True, choices=["integration", "coach", "auditor", "admin"])
+    create.add_argument("--role", required=True, choices=["integration", "coach", "auditor", "admin", "management"])
     create.add_argument("--name", required=True, help="the client's name; idempotency is per name")
     create.add_argument("--municipality", help="a coach's municipality code")
     create.set_defaults(run=keys_create)

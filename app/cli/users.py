@@ -103,7 +103,7 @@ def register(commands: Commands) -> None:
         dest="users_command", required=True
     )
     make = users.add_parser("create", help="make an account; the password is asked for, or read from stdin")
-    make.add_argument("--role", required=True, choices=["coach", "auditor", "admin"])
+    make.add_argument("--role", required=True, choices=["coach", "auditor", "admin", "management"])
     make.add_argument("--name", required=True, help="the login name (lower case)")
     make.add_argument("--municipality", help="a coach's municipality code")
     make.add_argument("--display-name", help="the name shown in the UI (default: the login name)")
