@@ -13,19 +13,17 @@ place (a rule set or rule no longer in rules/) is looked up in the log itself, o
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from enum import StrEnum
-from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Select, func, select, union_all
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.access.keys import Principal
-from app.db import where_all
-from app.decisions.stats import count_periods
 from app.errors import FieldError, InvalidQuery
-from app.models import Decision, DecisionCount, DecisionMonthCount, Role
+from app.models import Decision, Role
+from app.reports.counted import summed
 from app.rules.model import CostGroup, Rules
 from app.rules.routing import cost_group
 
@@ -116,19 +114,9 @@ CountedRow = tuple[str, str, str, str, str, int]
 
 
 def counted_rows(session: Session, first: date, last: date) -> list[CountedRow]:
-    """The decisions of [first, last] by what cost sharing needs: whole months by month, the rest by day."""
-    parts: list[Select[*tuple[Any, ...]]] = []
-    for table, since, until in count_periods(first, last + timedelta(days=1)):
-        period = DecisionCount.day if table is DecisionCount else DecisionMonthCount.month
-        columns = (table.home_municipality, table.ruleset_version, table.rule_id, table.provider_unit, table.event_type)
-        parts.append(
-            where_all(select(table), {}, [(period, since, until)]).with_only_columns(*columns, table.decisions)
-        )
-    read = union_all(*parts).subquery()
-    keys = [read.c.home_municipality, read.c.ruleset_version, read.c.rule_id, read.c.provider_unit, read.c.event_type]
-    summed = select(*keys, func.sum(read.c.decisions)).group_by(*keys)
-    # PostgreSQL sums as numeric: back to int.
-    return [(*row[:5], int(row[5])) for row in session.execute(summed)]
+    """The decisions of [first, last] by what cost sharing needs."""
+    columns = ("home_municipality", "ruleset_version", "rule_id", "provider_unit", "event_type")
+    return [(*row[:5], row[5]) for row in summed(session, first, last, columns)]
 
 
 def _group_of(session: Session, rules: Rules, version: str, rule_id: str, provider: str) -> str:

@@ -16,21 +16,24 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import Engine, select
 
+from app.access.keys import Principal
 from app.db import make_sessions
+from app.decisions.overrides import record_override
 from app.decisions.store import Submission, store
 from app.errors import EventInvalid
-from app.models import Decision
+from app.models import Decision, Override, OverrideReason, Role
 from app.rules.engine import RuleEngine
 from app.rules.events import read_event
 from app.rules.input_domain import points
 from app.rules.model import Rules
 from app.rules.routing import decide, new_decision_id
-from app.schemas import DecisionOut
+from app.schemas import DecisionOut, OverrideIn
 from app.time import FINNISH_TIME, finnish_day
 from tests.conftest import TEST_CHAIN_INFO
 
 YEAR = 2025
 OUTSIDE_AREA = "outside_area"
+ADMIN = Principal(key_id=0, name="test-admin", role=Role.admin, municipality=None)
 
 
 def moments(rng: random.Random) -> datetime:
@@ -71,6 +74,17 @@ def write_log(database: Engine, rules: Rules, engine: RuleEngine, *, count: int,
     for start in range(0, len(made), 50):
         with write() as session:
             store(session, made[start : start + 50])
+    # Some decisions overridden in practice, some of them twice (counted once): the override rates.
+    for overridden in rng.sample(made, count // 10):
+        for _ in range(rng.choice((1, 1, 2))):
+            with write() as session:
+                body = OverrideIn(
+                    handler="central-oeo" if overridden.decision.handler.unit != "central-oeo" else "local-244",
+                    reason=OverrideReason.other,
+                )
+                record_override(
+                    session, ADMIN, decision_id=overridden.decision.decision_id, body=body, registry=rules.registry
+                )
 
 
 @dataclass(frozen=True)
@@ -82,6 +96,9 @@ class Logged:
     cost_group: str
     provider: str
     event_type: str
+    handler: str
+    rule_id: str
+    overridden: bool
 
 
 def read_log(database: Engine) -> list[Logged]:
@@ -92,11 +109,16 @@ def read_log(database: Engine) -> list[Logged]:
         Decision.cost_group,
         Decision.provider_unit,
         Decision.event_type,
+        Decision.handler_unit,
+        Decision.rule_id,
+        Decision.decision_id,
     )
     with database.connect() as connection:
         rows = connection.execute(select(*columns)).all()
+        overridden = set(connection.scalars(select(Override.decision_id)))
     return [
-        Logged(finnish_day(at), home, group, provider, event_type) for at, home, group, provider, event_type in rows
+        Logged(finnish_day(at), home, group, provider, event_type, handler, rule_id, decision_id in overridden)
+        for at, home, group, provider, event_type, handler, rule_id, decision_id in rows
     ]
 
 

@@ -42,7 +42,9 @@ class TestCostSharing:
         assert response.status_code == 200, response.text
         body = response.json()
         expected = counted(log, FIRST, LAST, area(rules))
-        got = {(line["municipality"], g["cost_group"]): g["decisions"] for line in body["lines"] for g in line["groups"]}
+        got = {
+            (line["municipality"], g["cost_group"]): g["decisions"] for line in body["lines"] for g in line["groups"]
+        }
         assert {key: n for key, n in got.items() if n} == dict(expected)
         assert body["area_total"] == len([row for row in log if FIRST <= row.day <= LAST])
         assert body["period"] == YEAR
@@ -92,7 +94,8 @@ class TestCostSharing:
             datetime(2025, 12, 31),
         )
         assert sheet["B2"].number_format == "d.m.yyyy"
-        assert sheet["A3"].value == "Raportti laadittu" and isinstance(sheet["B3"].value, datetime)
+        assert sheet["A3"].value == "Raportti laadittu"
+        assert isinstance(sheet["B3"].value, datetime)
         headings = [cell.value for cell in sheet[6]]
         assert headings[:4] == ["Kunta", "Koodi", "Kunnan oma: päätöksiä", "Kunnan oma: osuus"]
         expected = counted(log, FIRST, LAST, area(rules))
@@ -106,7 +109,8 @@ class TestCostSharing:
             for index, group in enumerate(GROUPS):
                 got[(line, group)] = row[2 + 2 * index]
         assert {k: n for k, n in got.items() if n} == dict(expected)
-        assert totals_row is not None and totals_row[12] == sum(expected.values())
+        assert totals_row is not None
+        assert totals_row[12] == sum(expected.values())
         assert sheet.cell(row=7, column=3).number_format == "#,##0"
         assert sheet.cell(row=7, column=4).number_format == "0.0%"
         by_type = book["Tapahtumatyypeittäin"]

@@ -24,6 +24,8 @@ def home(user: MaybeUserDep) -> RedirectResponse:
     """Each role's first page; the login page for a visitor."""
     if user is None:
         return redirect("/ui/login")
+    if user.role is Role.management:
+        return redirect("/ui/reports")
     return redirect("/ui/route" if user.role is Role.coach else "/ui/decisions")
 
 
