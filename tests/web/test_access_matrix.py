@@ -23,11 +23,13 @@ from tests.web.api.test_decisions import post
 from tests.web.api.test_events import IDENTITY_CODE, oeo_start
 from tests.web.ui.test_pages import CSRF, Visitor
 
-CALLERS = ("nobody", "client", "other_client", "coach", "other_coach", "auditor", "admin")
+CALLERS = ("nobody", "client", "other_client", "coach", "other_coach", "auditor", "admin", "management")
 EVERYONE = dict.fromkeys(CALLERS, 200)
 ANY_KEY = {**EVERYONE, "nobody": 401}
 PEOPLE_WHO_AUDIT = {**dict.fromkeys(CALLERS, 403), "nobody": 401, "auditor": 200, "admin": 200}
-IN_SCOPE = {**ANY_KEY, "other_client": 404, "other_coach": 404}
+# Management reads aggregates only: no decision, no page of the log, whatever its scope.
+DECISION_READERS = {**ANY_KEY, "management": 403}
+IN_SCOPE = {**DECISION_READERS, "other_client": 404, "other_coach": 404}
 
 MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("get", "/healthz"): EVERYONE,
@@ -42,7 +44,7 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
         "other_client": 201,
     },
     # Lists and counts are scoped: 200 for everyone, with only what each may see.
-    ("get", "/v1/decisions"): ANY_KEY,
+    ("get", "/v1/decisions"): DECISION_READERS,
     ("get", "/v1/decisions/stats"): ANY_KEY,
     ("get", "/v1/decisions/{decision_id}"): IN_SCOPE,
     ("get", "/v1/decisions/{decision_id}/overrides"): IN_SCOPE,
@@ -61,7 +63,11 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     # Versions that do not exist, so that no one walks the whole domain here: past the
     # role check the answer is 404 (the diff itself has its own test).
     ("get", "/v1/rulesets/{before}/diff/{after}"): {**PEOPLE_WHO_AUDIT, "auditor": 404, "admin": 404},
+    # Aggregates: management, auditors, admins; coaches get their municipality's line; integrations nothing.
+    ("get", "/v1/reports/cost-sharing"): {**ANY_KEY, "client": 403, "other_client": 403},
 }
+# The query an operation needs to get past its validation, so that only the role decides.
+QUERIES = {"/v1/reports/cost-sharing": {"from": "2025-01-01", "to": "2025-12-31"}}
 
 
 def _body(method: str, path: str, caller: str) -> dict[str, Any] | None:
@@ -82,6 +88,7 @@ def test_every_operation_answers_each_role_as_the_matrix_says(api: httpx.Client,
         "other_coach": make_key(role="coach", name="coach-139", municipality="139"),
         "auditor": make_key(role="auditor", name="auditor"),
         "admin": make_key(role="admin", name="admin"),
+        "management": make_key(role="management", name="management"),
     }
     decision = post(api, callers["client"], "matrix", "244")
     operations = {(method, path) for path, methods in create_app().openapi()["paths"].items() for method in methods}
@@ -91,7 +98,9 @@ def test_every_operation_answers_each_role_as_the_matrix_says(api: httpx.Client,
     for (method, path), expected in sorted(MATRIX.items()):
         url = path.replace("{decision_id}", decision["decision_id"])
         for caller in CALLERS:
-            response = api.request(method, url, json=_body(method, path, caller), headers=callers[caller])
+            response = api.request(
+                method, url, json=_body(method, path, caller), headers=callers[caller], params=QUERIES.get(path)
+            )
             if response.status_code != expected[caller]:
                 wrong.append(f"{method.upper()} {path} as {caller}: {response.status_code}, not {expected[caller]}")
     assert wrong == []
@@ -102,12 +111,15 @@ def test_every_operation_answers_each_role_as_the_matrix_says(api: httpx.Client,
 # the login page (303), and a form of theirs too; otherwise pages answer as the API does for the
 # role: 403 for a page of another role, 404 for a decision out of scope. `/ui/logout` runs last.
 
-UI_CALLERS = ("visitor", "coach", "other_coach", "auditor", "admin")
-LOGGED_IN = ("coach", "other_coach", "auditor", "admin")
+UI_CALLERS = ("visitor", "coach", "other_coach", "auditor", "admin", "management")
+LOGGED_IN = ("coach", "other_coach", "auditor", "admin", "management")
 UI_EVERYONE_SEE_OTHER = dict.fromkeys(UI_CALLERS, 303)
 UI_ANY_USER = {**dict.fromkeys(LOGGED_IN, 200), "visitor": 303}
-UI_COACHES = {"visitor": 303, "coach": 200, "other_coach": 200, "auditor": 403, "admin": 403}
-UI_AUDIT = {"visitor": 303, "coach": 403, "other_coach": 403, "auditor": 200, "admin": 200}
+# Everyone logged in reads decisions, but management, which reads aggregates only.
+UI_DECISION_READERS = {**UI_ANY_USER, "management": 403}
+UI_COACHES = {"visitor": 303, "coach": 200, "other_coach": 200, "auditor": 403, "admin": 403, "management": 403}
+UI_AUDIT = {"visitor": 303, "coach": 403, "other_coach": 403, "auditor": 200, "admin": 200, "management": 403}
+UI_DASHBOARD = {**UI_AUDIT, "management": 200}
 UI_PUBLIC = dict.fromkeys(UI_CALLERS, 200)
 
 UI_MATRIX: dict[tuple[str, str], dict[str, int]] = {
@@ -119,8 +131,8 @@ UI_MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("post", "/ui/logout"): UI_EVERYONE_SEE_OTHER,
     ("get", "/ui/route"): UI_COACHES,
     ("post", "/ui/route"): {**UI_COACHES, "coach": 303, "other_coach": 303},
-    ("get", "/ui/decisions"): UI_ANY_USER,
-    ("get", "/ui/decisions/{decision_id}"): {**UI_ANY_USER, "other_coach": 404},
+    ("get", "/ui/decisions"): UI_DECISION_READERS,
+    ("get", "/ui/decisions/{decision_id}"): {**UI_DECISION_READERS, "other_coach": 404},
     # As POST /v1/decisions/{id}/overrides: coaches and admins; out of scope, 404.
     ("post", "/ui/decisions/{decision_id}/overrides"): {
         "visitor": 303,
@@ -128,6 +140,7 @@ UI_MATRIX: dict[tuple[str, str], dict[str, int]] = {
         "other_coach": 404,
         "auditor": 403,
         "admin": 303,
+        "management": 403,
     },  # fmt: skip
     ("get", "/ui/admin"): {**UI_COACHES, "coach": 403, "other_coach": 403, "admin": 200},
     # As GET /v1/decisions/{id}/link, /v1/audit/verify, /checkpoints and /access: auditors and admins.
@@ -141,6 +154,10 @@ UI_MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("post", "/ui/audit/chain"): UI_AUDIT,
     ("get", "/ui/audit/checkpoint"): UI_AUDIT,
     ("get", "/ui/audit/access"): UI_AUDIT,
+    # The dashboard: management, auditors and admins (roles.DASHBOARD); cost sharing also for coaches,
+    # who see their own municipality's line (roles.COST_SHARING).
+    ("get", "/ui/reports"): UI_DASHBOARD,
+    ("get", "/ui/reports/cost-sharing"): UI_ANY_USER,
     # The API's documentation (as FastAPI's own /docs was) and the favicon: anyone, no login.
     ("get", "/docs"): UI_PUBLIC,
     ("head", "/docs"): UI_PUBLIC,
@@ -195,6 +212,7 @@ def test_every_ui_page_answers_each_role_as_the_matrix_says(
         "other_coach": make_user("matrix-other", municipality="139"),
         "auditor": make_user("matrix-auditor", role="auditor"),
         "admin": make_user("matrix-admin", role="admin"),
+        "management": make_user("matrix-management", role="management"),
     }
     callers = {caller: Visitor(server) for caller in UI_CALLERS}
     try:
