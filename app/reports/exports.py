@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import date
 from typing import Any, Protocol
 
 from openpyxl import Workbook
@@ -20,6 +21,8 @@ from openpyxl.worksheet.worksheet import Worksheet
 from app.reports.cost_sharing import OUTSIDE_AREA, CostSharingReport, GroupBy
 from app.time import FINNISH_TIME
 
+CSV = "text/csv"
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 # The CSV's line for the whole area, beside the municipalities' codes.
 AREA = "area"
 COUNT_FORMAT = "#,##0"
@@ -38,6 +41,11 @@ class Names(Protocol):
     def unit(self, unit_id: str | None) -> str: ...
 
     def event_type(self, code: str) -> str: ...
+
+
+def report_filename(first: date, last: date, extension: str) -> str:
+    """The file a download is saved as: the report and its period."""
+    return f"kustannustenjako-{first.isoformat()}-{last.isoformat()}.{extension}"
 
 
 def cost_sharing_csv(report: CostSharingReport) -> str:

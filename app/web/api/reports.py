@@ -8,20 +8,12 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Response
 
 from app.reports.cost_sharing import CostSharingReport, GroupBy, cost_sharing
-from app.reports.exports import cost_sharing_csv, cost_sharing_workbook
+from app.reports.exports import CSV, XLSX, cost_sharing_csv, cost_sharing_workbook, report_filename
 from app.web.api import EVERY_OPERATION
 from app.web.deps import ReadSessionDep, ReportReaderDep, RulesDep
 from app.web.ui.i18n import Translator
 
 router = APIRouter(responses=EVERY_OPERATION)
-
-CSV = "text/csv"
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-
-
-def report_filename(first: date, last: date, extension: str) -> str:
-    """The file a download is saved as: the report and its period."""
-    return f"kustannustenjako-{first.isoformat()}-{last.isoformat()}.{extension}"
 
 
 @router.get(

@@ -11,9 +11,8 @@ from markupsafe import Markup
 from app.reports import charts, formats
 from app.reports.cost_sharing import OUTSIDE_AREA, CostSharingReport, GroupBy, cost_sharing
 from app.reports.dashboard import Figures, figures, months_of
-from app.reports.exports import cost_sharing_csv, cost_sharing_workbook
+from app.reports.exports import CSV, XLSX, cost_sharing_csv, cost_sharing_workbook, report_filename
 from app.time import today_in_finland
-from app.web.api.reports import CSV, XLSX, report_filename
 from app.web.deps import ReadSessionDep, RulesDep
 from app.web.ui.auth import CostSharingDep, DashboardDep
 from app.web.ui.forms import parse_day
