@@ -139,7 +139,7 @@ class TestDashboard:
         assert [text for text in said if CSP_WORDS.search(text)] == []
 
     @pytest.mark.parametrize("language", ["fi", "en"])
-    def test_the_dashboard_fits_a_phone_in_each_language(
+    def test_the_reports_fit_a_phone_in_each_language(
         self,
         browser: Browser,
         server: Server,
@@ -154,10 +154,11 @@ class TestDashboard:
             log_in(page, server, people["management"], TEST_PASSWORD)
             if language == "en":
                 page.locator("#language-switch").click()
-            page.goto(f"{server.base_url}/ui/reports?{YEAR}")
-            assert fits(page)
-            assert axe_violations(page) == []
-            screenshot(page, request, f"reports-dashboard-{language}-phone")
+            for path, name in (("/ui/reports", "dashboard"), ("/ui/reports/cost-sharing", "cost-sharing")):
+                page.goto(f"{server.base_url}{path}?{YEAR}")
+                assert fits(page)
+                assert axe_violations(page) == []
+                screenshot(page, request, f"reports-{name}-{language}-phone")
         finally:
             context.close()
 
