@@ -11,7 +11,6 @@ from sqlalchemy.orm import Session
 
 from app.access.keys import Principal
 from app.models import Role
-from app.reports.cost_sharing import cost_sharing
 from app.reports.dashboard import BUSIEST, Figures, figures
 from app.rules.model import Rules
 from tests.reports.log import Logged, line_of
@@ -22,8 +21,7 @@ CENTRAL = {"shared_central", "purchased", "support_payments"}
 
 def dashboard(database: Engine, rules: Rules, first: date, last: date) -> Figures:
     with Session(database) as session:
-        report = cost_sharing(session, rules, MANAGEMENT, first=first, last=last, made_at=datetime.now(UTC))
-        return figures(session, report)
+        return figures(session, rules, MANAGEMENT, first=first, last=last, made_at=datetime.now(UTC))
 
 
 @pytest.mark.parametrize(

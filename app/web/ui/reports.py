@@ -112,8 +112,7 @@ def dashboard(
     found = None
     drawn: dict[str, Markup] = {}
     if not errors:
-        report = cost_sharing(session, rules, user.principal, first=first, last=last, made_at=datetime.now(UTC))
-        found = figures(session, report)
+        found = figures(session, rules, user.principal, first=first, last=last, made_at=datetime.now(UTC))
         drawn = _charts(t, language, found)
     return render(
         request,
