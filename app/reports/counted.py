@@ -29,7 +29,8 @@ def summed(session: Session, first: date, last: date, columns: Sequence[str]) ->
     month's first day in between; callers that want months take `.replace(day=1)` of it.
     """
     parts: list[Select[*tuple[Any, ...]]] = []
-    for table, since, until in count_periods(first, last + timedelta(days=1)):
+    after = None if last == date.max else last + timedelta(days=1)  # the last date there is: no end
+    for table, since, until in count_periods(first, after):
         period = DecisionCount.day if table is DecisionCount else DecisionMonthCount.month
         chosen = [period.label(PERIOD) if name == PERIOD else getattr(table, name).label(name) for name in columns]
         query = where_all(select(table), {}, [(period, since, until)])

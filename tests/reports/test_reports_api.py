@@ -154,3 +154,11 @@ class TestCostSharing:
         assert response.status_code == 422
         assert response.headers["content-type"].startswith("application/problem+json")
         assert [error["loc"] for error in response.json()["errors"]] == [["query", field]]
+
+    def test_the_first_and_last_dates_there_are_make_a_period(
+        self, client: httpx.Client, make_key: KeyMaker, log: list[Logged]
+    ) -> None:
+        params = {"from": "0001-01-01", "to": "9999-12-31"}
+        response = client.get(URL, params=params, headers=make_key(role="management", name="johto"))
+        assert response.status_code == 200, response.text
+        assert response.json()["area_total"] == len(log)

@@ -20,6 +20,8 @@ from app.web.ui.i18n import Translator
 from app.web.ui.render import LanguageDep, render
 
 router = APIRouter(prefix="/ui/reports", include_in_schema=False)
+# The longest period a page draws: its charts have a bar a month.
+LONGEST_YEARS = 10
 
 
 def _period(
@@ -32,6 +34,8 @@ def _period(
     end = parse_day(last, errors, "to", t) or today
     if not errors and end < start:
         errors["to"] = t("reports.backwards")
+    elif not errors and end.year - start.year > LONGEST_YEARS:
+        errors["to"] = t("reports.too_long", years=LONGEST_YEARS)
     fields = {
         "from": start.isoformat() if first is None else first,
         "to": end.isoformat() if last is None else last,
