@@ -73,6 +73,8 @@ class Role(StrEnum):
     unit = "unit"
     auditor = "auditor"
     admin = "admin"
+    # The area's management and finance: aggregates only (reports, stats), never a decision.
+    management = "management"
 
 
 # A person's decisions and reads are recorded under the name `ui:<username>`; no API key may

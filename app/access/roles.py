@@ -20,16 +20,23 @@ STAFF: Roles = (Role.coach, Role.unit)
 READ_WORKLIST: Roles = (*STAFF, Role.auditor, Role.admin)
 # Taking or returning an item of the unit's own worklist.
 ANSWER_WORKLIST: Roles = STAFF
-# Waiting times by unit, for the management reports.
-WAITING_TIMES: Roles = (Role.auditor, Role.admin)
+# Waiting times by unit, aggregates for the management reports.
+WAITING_TIMES: Roles = (Role.auditor, Role.admin, Role.management)
 # Recording that a decision was overridden in practice.
 OVERRIDE: Roles = (Role.coach, Role.admin)
 # The audit chain, decisions' links, the access log, rule-set diffs, the log search and its export.
 AUDIT: Roles = (Role.auditor, Role.admin)
+# Reading decisions one by one (a decision, its overrides, pages of the log): every role but
+# management, which reads aggregates only (stats and reports).
+READ_DECISIONS: Roles = (Role.integration, Role.coach, Role.unit, Role.auditor, Role.admin)
+# The cost-sharing report: a coach reads their own municipality's line only (app.reports.cost_sharing).
+COST_SHARING: Roles = (Role.management, Role.auditor, Role.admin, Role.coach)
+# The dashboard of the whole area's figures.
+DASHBOARD: Roles = (Role.management, Role.auditor, Role.admin)
 # API keys and UI accounts.
 ADMINISTER: Roles = (Role.admin,)
 # People: their reads of decisions go into the access log (integrations reading what they posted do not,
 # but for LOGGED_FOR_EVERYONE).
-LOGGED_READERS: frozenset[Role] = frozenset({Role.coach, Role.unit, Role.auditor, Role.admin})
+LOGGED_READERS: frozenset[Role] = frozenset({Role.coach, Role.unit, Role.auditor, Role.admin, Role.management})
 # What is logged whoever reads it: overrides carry coaches' free texts about customers.
 LOGGED_FOR_EVERYONE: frozenset[AccessAction] = frozenset({AccessAction.overrides})

@@ -7,6 +7,7 @@ import sys
 
 from app.cli.common import Commands
 from app.config import Settings
+from app.models import Role
 
 
 def keys_create(args: argparse.Namespace, settings: Settings) -> int:
@@ -79,7 +80,7 @@ def register(commands: Commands) -> None:
     """Add the `reitti keys` commands."""
     keys = commands.add_parser("keys", help="API keys").add_subparsers(dest="keys_command", required=True)
     create = keys.add_parser("create", help="make a key; it is printed on the last line")
-    create.add_argument("--role", required=True, choices=["integration", "coach", "unit", "auditor", "admin"])
+    create.add_argument("--role", required=True, choices=[role.value for role in Role])
     create.add_argument("--name", required=True, help="the client's name; idempotency is per name")
     create.add_argument("--municipality", help="a coach's municipality code (staff of local-<code>)")
     create.add_argument("--unit", help="the unit whose staff the key is, for --role unit (e.g. central-oeo)")

@@ -8,6 +8,7 @@ import sys
 from app.cli.common import Commands
 from app.cli.keys import known_municipalities, known_units
 from app.config import Settings
+from app.models import Role
 
 
 def _read_password(args: argparse.Namespace) -> str:
@@ -107,7 +108,8 @@ def register(commands: Commands) -> None:
         dest="users_command", required=True
     )
     make = users.add_parser("create", help="make an account; the password is asked for, or read from stdin")
-    make.add_argument("--role", required=True, choices=["coach", "unit", "auditor", "admin"])
+    # Every role but an integration's is a person's.
+    make.add_argument("--role", required=True, choices=[role.value for role in Role if role is not Role.integration])
     make.add_argument("--name", required=True, help="the login name (lower case)")
     make.add_argument("--municipality", help="a coach's municipality code (staff of local-<code>)")
     make.add_argument("--unit", help="the unit whose staff the account is, for --role unit (e.g. central-oeo)")

@@ -126,7 +126,7 @@ def _month_after(day: date) -> date | None:
     return date(day.year + day.month // 12, day.month % 12 + 1, 1)
 
 
-def _periods(first: date | None, last: date | None) -> list[tuple[CountTable, date | None, date | None]]:
+def count_periods(first: date | None, last: date | None) -> list[tuple[CountTable, date | None, date | None]]:
     """Where to read the days [first, last) (None: unbounded): the whole months by month, the rest by day."""
     start = first if first is None or first.day == 1 else _month_after(first)
     end = None if last is None else last.replace(day=1)
@@ -190,7 +190,7 @@ def stats_from_counts(session: Session, principal: Principal, filters: DecisionF
     days = _counted_days(filters)
     if days is None:
         return None
-    read = union_all(*(_counted(session, principal, filters, *part) for part in _periods(*days))).subquery()
+    read = union_all(*(_counted(session, principal, filters, *part) for part in count_periods(*days))).subquery()
     breakdowns = ("rule", "handler", "customership", "municipality", "month")
     selected = (
         select(

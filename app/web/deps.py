@@ -196,8 +196,11 @@ class Reading:
 
 EventPosterDep = Annotated[Principal, Depends(_event_poster)]
 AuditorDep = Annotated[Principal, Depends(Authorized(roles.AUDIT))]
-# Any key reads the decisions it may see; the scope is the queries', by principal.
-ReaderDep = Annotated[Reader, Depends(Reading())]
+# Any key but management's reads the decisions it may see; the scope is the queries', by principal.
+ReaderDep = Annotated[Reader, Depends(Reading(roles.READ_DECISIONS))]
+# Counts are aggregates: every key, management's too, within its scope.
+StatsReaderDep = Annotated[Reader, Depends(Reading())]
+ReportReaderDep = Annotated[Principal, Depends(Authorized(roles.COST_SHARING))]
 AuditReaderDep = Annotated[Reader, Depends(Reading(roles.AUDIT))]
 OverriderDep = Annotated[Principal, Depends(Authorized(roles.OVERRIDE))]
 WorklistReaderDep = Annotated[Reader, Depends(Reading(roles.READ_WORKLIST))]

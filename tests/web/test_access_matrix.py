@@ -26,11 +26,24 @@ from tests.web.api.test_decisions import post
 from tests.web.api.test_events import IDENTITY_CODE, oeo_start
 from tests.web.ui.test_pages import CSRF, Visitor
 
-CALLERS = ("nobody", "client", "other_client", "coach", "other_coach", "unit", "other_unit", "auditor", "admin")
+CALLERS = (
+    "nobody",
+    "client",
+    "other_client",
+    "coach",
+    "other_coach",
+    "unit",
+    "other_unit",
+    "auditor",
+    "admin",
+    "management",
+)
 EVERYONE = dict.fromkeys(CALLERS, 200)
 ANY_KEY = {**EVERYONE, "nobody": 401}
 PEOPLE_WHO_AUDIT = {**dict.fromkeys(CALLERS, 403), "nobody": 401, "auditor": 200, "admin": 200}
-IN_SCOPE = {**ANY_KEY, "other_client": 404, "other_coach": 404, "other_unit": 404}
+# Management reads aggregates only: no decision, no page of the log, whatever its scope.
+DECISION_READERS = {**ANY_KEY, "management": 403}
+IN_SCOPE = {**DECISION_READERS, "other_client": 404, "other_coach": 404, "other_unit": 404}
 NOT_CLIENTS = {"nobody": 401, "client": 403, "other_client": 403}
 
 MATRIX: dict[tuple[str, str], dict[str, int]] = {
@@ -46,7 +59,7 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
         "other_client": 201,
     },
     # Lists and counts are scoped: 200 for everyone, with only what each may see.
-    ("get", "/v1/decisions"): ANY_KEY,
+    ("get", "/v1/decisions"): DECISION_READERS,
     ("get", "/v1/decisions/stats"): ANY_KEY,
     ("get", "/v1/decisions/{decision_id}"): IN_SCOPE,
     ("get", "/v1/decisions/{decision_id}/overrides"): IN_SCOPE,
@@ -67,6 +80,7 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
         "other_unit": 404,
         "auditor": 200,
         "admin": 200,
+        "management": 403,
     },  # fmt: skip
     # Only a unit's staff answer for it: the coach sees the decision but answers for central-oeo (422).
     ("post", "/v1/decisions/{decision_id}/acknowledgements"): {
@@ -77,6 +91,7 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
         "other_unit": 404,
         "auditor": 403,
         "admin": 403,
+        "management": 403,
     },  # fmt: skip
     # The rows run in order: the OEO experts took the item just before, so they cannot return it.
     ("post", "/v1/decisions/{decision_id}/returns"): {
@@ -87,9 +102,11 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
         "other_unit": 404,
         "auditor": 403,
         "admin": 403,
+        "management": 403,
     },  # fmt: skip
     ("get", "/v1/customership"): IN_SCOPE,
-    ("get", "/v1/waiting-times"): PEOPLE_WHO_AUDIT,
+    # Waiting times are aggregates: management reads them too.
+    ("get", "/v1/waiting-times"): {**PEOPLE_WHO_AUDIT, "management": 200},
     ("get", "/v1/audit/verify"): PEOPLE_WHO_AUDIT,
     ("get", "/v1/audit/checkpoints"): PEOPLE_WHO_AUDIT,
     ("get", "/v1/audit/access"): PEOPLE_WHO_AUDIT,
@@ -97,7 +114,14 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     # Versions that do not exist, so that no one walks the whole domain here: past the
     # role check the answer is 404 (the diff itself has its own test).
     ("get", "/v1/rulesets/{before}/diff/{after}"): {**PEOPLE_WHO_AUDIT, "auditor": 404, "admin": 404},
+    # Aggregates: management, auditors, admins; coaches get their municipality's line; integrations and
+    # the central units' staff nothing.
+    ("get", "/v1/reports/cost-sharing"): {
+        **ANY_KEY, "client": 403, "other_client": 403, "unit": 403, "other_unit": 403,
+    },  # fmt: skip
 }
+# The query an operation needs to get past its validation, so that only the role decides.
+QUERIES = {"/v1/reports/cost-sharing": {"from": "2025-01-01", "to": "2025-12-31"}}
 
 
 def _body(method: str, path: str, caller: str) -> dict[str, Any] | None:
@@ -124,6 +148,7 @@ def test_every_operation_answers_each_role_as_the_matrix_says(api: httpx.Client,
         "other_unit": make_key(role="unit", name="eu-services", unit="central-eu"),
         "auditor": make_key(role="auditor", name="auditor"),
         "admin": make_key(role="admin", name="admin"),
+        "management": make_key(role="management", name="management"),
     }
     decision = post(api, callers["client"], "matrix", "244")
     operations = {(method, path) for path, methods in create_app().openapi()["paths"].items() for method in methods}
@@ -136,7 +161,8 @@ def test_every_operation_answers_each_role_as_the_matrix_says(api: httpx.Client,
         customer = {CUSTOMER_HEADER: IDENTITY_CODE} if path == "/v1/customership" else {}
         for caller in CALLERS:
             headers = {**callers[caller], **customer}
-            response = api.request(method, url, json=_body(method, path, caller), headers=headers)
+            body = _body(method, path, caller)
+            response = api.request(method, url, json=body, headers=headers, params=QUERIES.get(path))
             if response.status_code != expected[caller]:
                 wrong.append(f"{method.upper()} {path} as {caller}: {response.status_code}, not {expected[caller]}")
     assert wrong == []
@@ -147,12 +173,19 @@ def test_every_operation_answers_each_role_as_the_matrix_says(api: httpx.Client,
 # the login page (303), and a form of theirs too; otherwise pages answer as the API does for the
 # role: 403 for a page of another role, 404 for a decision out of scope. `/ui/logout` runs last.
 
-UI_CALLERS = ("visitor", "coach", "other_coach", "unit", "auditor", "admin")
-LOGGED_IN = ("coach", "other_coach", "unit", "auditor", "admin")
+UI_CALLERS = ("visitor", "coach", "other_coach", "unit", "auditor", "admin", "management")
+LOGGED_IN = ("coach", "other_coach", "unit", "auditor", "admin", "management")
 UI_EVERYONE_SEE_OTHER = dict.fromkeys(UI_CALLERS, 303)
 UI_ANY_USER = {**dict.fromkeys(LOGGED_IN, 200), "visitor": 303}
-UI_COACHES = {"visitor": 303, "coach": 200, "other_coach": 200, "unit": 403, "auditor": 403, "admin": 403}
-UI_AUDIT = {"visitor": 303, "coach": 403, "other_coach": 403, "unit": 403, "auditor": 200, "admin": 200}
+# Everyone logged in reads decisions, but management, which reads aggregates only.
+UI_DECISION_READERS = {**UI_ANY_USER, "management": 403}
+UI_COACHES = {
+    "visitor": 303, "coach": 200, "other_coach": 200, "unit": 403, "auditor": 403, "admin": 403, "management": 403,
+}  # fmt: skip
+UI_AUDIT = {
+    "visitor": 303, "coach": 403, "other_coach": 403, "unit": 403, "auditor": 200, "admin": 200, "management": 403,
+}  # fmt: skip
+UI_DASHBOARD = {**UI_AUDIT, "management": 200}
 # A unit's staff (coaches are their local unit's) have a worklist; auditors and admins read them over the API.
 UI_STAFF = {**UI_COACHES, "unit": 200}
 UI_PUBLIC = dict.fromkeys(UI_CALLERS, 200)
@@ -166,8 +199,8 @@ UI_MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("post", "/ui/logout"): UI_EVERYONE_SEE_OTHER,
     ("get", "/ui/route"): UI_COACHES,
     ("post", "/ui/route"): {**UI_COACHES, "coach": 303, "other_coach": 303},
-    ("get", "/ui/decisions"): UI_ANY_USER,
-    ("get", "/ui/decisions/{decision_id}"): {**UI_ANY_USER, "other_coach": 404},
+    ("get", "/ui/decisions"): UI_DECISION_READERS,
+    ("get", "/ui/decisions/{decision_id}"): {**UI_DECISION_READERS, "other_coach": 404},
     # As POST /v1/decisions/{id}/overrides: coaches and admins; out of scope, 404.
     ("post", "/ui/decisions/{decision_id}/overrides"): {
         "visitor": 303,
@@ -176,6 +209,7 @@ UI_MATRIX: dict[tuple[str, str], dict[str, int]] = {
         "unit": 403,
         "auditor": 403,
         "admin": 303,
+        "management": 403,
     },  # fmt: skip
     ("get", "/ui/admin"): {**UI_COACHES, "coach": 403, "other_coach": 403, "admin": 200},
     ("get", "/ui/worklist"): UI_STAFF,
@@ -184,10 +218,10 @@ UI_MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("post", "/ui/worklist/{decision_id}/acknowledgement"): {**UI_STAFF, "coach": 303, "other_coach": 404, "unit": 303},
     # Both took their items just before (the rows run in order): a taken item is not returned (409).
     ("post", "/ui/worklist/{decision_id}/return"): {**UI_STAFF, "coach": 409, "other_coach": 404, "unit": 409},
-    # A customer's journey: everyone logged in, scoped; the Ii coach has routed the same person as a
+    # A customer's journey: everyone logged in but management, scoped; the Ii coach has routed the same person as a
     # customer of Ii above (POST /ui/route), so it sees that decision's row.
-    ("get", "/ui/customer"): UI_ANY_USER,
-    ("post", "/ui/customer"): UI_ANY_USER,
+    ("get", "/ui/customer"): UI_DECISION_READERS,
+    ("post", "/ui/customer"): UI_DECISION_READERS,
     # As GET /v1/decisions/{id}/link, /v1/audit/verify, /checkpoints and /access: auditors and admins.
     # GET /v1/decisions lets everyone search within scope; the UI's log search and export are the
     # auditor's pages (coaches have /ui/decisions).
@@ -199,6 +233,11 @@ UI_MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("post", "/ui/audit/chain"): UI_AUDIT,
     ("get", "/ui/audit/checkpoint"): UI_AUDIT,
     ("get", "/ui/audit/access"): UI_AUDIT,
+    # The dashboard: management, auditors and admins (roles.DASHBOARD); cost sharing also for coaches,
+    # who see their own municipality's line (roles.COST_SHARING).
+    ("get", "/ui/reports"): UI_DASHBOARD,
+    # A central unit's staff have no municipality's line to read.
+    ("get", "/ui/reports/cost-sharing"): {**UI_ANY_USER, "unit": 403},
     # The API's documentation (as FastAPI's own /docs was) and the favicon: anyone, no login.
     ("get", "/docs"): UI_PUBLIC,
     ("head", "/docs"): UI_PUBLIC,
@@ -256,6 +295,7 @@ def test_every_ui_page_answers_each_role_as_the_matrix_says(
         "unit": make_user("matrix-unit", role="unit", unit="central-oeo"),
         "auditor": make_user("matrix-auditor", role="auditor"),
         "admin": make_user("matrix-admin", role="admin"),
+        "management": make_user("matrix-management", role="management"),
     }
     callers = {caller: Visitor(server) for caller in UI_CALLERS}
     try:

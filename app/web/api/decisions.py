@@ -28,6 +28,7 @@ from app.web.deps import (
     OverriderDep,
     ReaderDep,
     RulesDep,
+    StatsReaderDep,
     WriteTransactionDep,
     services,
     with_customer,
@@ -47,7 +48,7 @@ def stamp_ruleset(response: Response, decision: DecisionOut) -> None:
 # Before /v1/decisions/{decision_id}, which would otherwise take "stats" for an id.
 @router.get("/v1/decisions/stats", tags=["decisions"])
 def decision_stats(
-    reader: ReaderDep, filters: Annotated[DecisionFilters, Query()], customer: CustomerDep
+    reader: StatsReaderDep, filters: Annotated[DecisionFilters, Query()], customer: CustomerDep
 ) -> DecisionStats:
     """Counts by rule, unit, municipality and month (Finnish time), and each rule's override rate."""
     return reads.read_stats(reader, with_customer(filters, customer))

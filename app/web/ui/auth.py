@@ -171,6 +171,10 @@ class Allowed:
         return user
 
 
+# Whoever may read decisions one by one: everyone logged in but management.
+DecisionReaderDep = Annotated[WebUser, Depends(Allowed(roles.READ_DECISIONS))]
+DashboardDep = Annotated[WebUser, Depends(Allowed(roles.DASHBOARD))]
+CostSharingDep = Annotated[WebUser, Depends(Allowed(roles.COST_SHARING))]
 CoachDep = Annotated[WebUser, Depends(Allowed(roles.ROUTE_IN_UI))]
 OverriderDep = Annotated[WebUser, Depends(Allowed(roles.OVERRIDE))]
 AuditorDep = Annotated[WebUser, Depends(Allowed(roles.AUDIT))]

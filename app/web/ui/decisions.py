@@ -27,7 +27,7 @@ from app.models import ChainLink, OverrideReason
 from app.rules.model import Rules
 from app.schemas import DecisionOut, DecisionQuery, OverrideIn
 from app.web.deps import ReadSessionDep, RulesDep, WriteTransactionDep, services
-from app.web.ui.auth import OverriderDep, UserDep, check_csrf, reader
+from app.web.ui.auth import DecisionReaderDep, OverriderDep, check_csrf, reader
 from app.web.ui.forms import day_bounds, parse_day, unit_choices
 from app.web.ui.i18n import Translator
 from app.web.ui.render import PAGE_SIZE, FormDep, LanguageDep, redirect, render
@@ -112,7 +112,12 @@ def _decision_page(
 
 @router.get("/decisions/{decision_id}")
 def decision_page(
-    request: Request, decision_id: str, user: UserDep, session: ReadSessionDep, rules: RulesDep, language: LanguageDep
+    request: Request,
+    decision_id: str,
+    user: DecisionReaderDep,
+    session: ReadSessionDep,
+    rules: RulesDep,
+    language: LanguageDep,
 ) -> HTMLResponse:
     """One decision with the plan's own words for each section it rests on, its overrides, and for
     auditors and admins its link in the audit chain."""
@@ -186,7 +191,7 @@ def record_override(
 @router.get("/decisions")
 def decisions_page(
     request: Request,
-    user: UserDep,
+    user: DecisionReaderDep,
     session: ReadSessionDep,
     rules: RulesDep,
     language: LanguageDep,

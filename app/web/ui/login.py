@@ -24,7 +24,7 @@ def home(user: MaybeUserDep) -> RedirectResponse:
     """Each role's first page; the login page for a visitor."""
     if user is None:
         return redirect("/ui/login")
-    first = {Role.coach: "/ui/route", Role.unit: "/ui/worklist"}
+    first = {Role.coach: "/ui/route", Role.unit: "/ui/worklist", Role.management: "/ui/reports"}
     return redirect(first.get(user.role, "/ui/decisions"))
 
 

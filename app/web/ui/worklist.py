@@ -18,7 +18,7 @@ from app.models import ItemKind, ReturnReason
 from app.rules.model import Rules
 from app.schemas import CustomerRegisterOut, ReturnIn, WorklistQuery
 from app.web.deps import ReadSessionDep, RulesDep, WriteTransactionDep, services
-from app.web.ui.auth import Allowed, UserDep, check_csrf, reader
+from app.web.ui.auth import Allowed, DecisionReaderDep, check_csrf, reader
 from app.web.ui.i18n import Translator
 from app.web.ui.render import FormDep, LanguageDep, redirect, render
 from app.worklists import items, reads
@@ -165,14 +165,19 @@ def _customer_page(
 
 
 @router.get("/customer")
-def customer_form(request: Request, user: UserDep) -> HTMLResponse:
+def customer_form(request: Request, user: DecisionReaderDep) -> HTMLResponse:
     """The form that asks for a customer's id: in the body of a POST, never in the address."""
     return _customer_page(request, user)
 
 
 @router.post("/customer")
 def customer_journey(
-    request: Request, form: FormDep, user: UserDep, session: ReadSessionDep, rules: RulesDep, language: LanguageDep
+    request: Request,
+    form: FormDep,
+    user: DecisionReaderDep,
+    session: ReadSessionDep,
+    rules: RulesDep,
+    language: LanguageDep,
 ) -> HTMLResponse:
     """The customer's holder now and the history, scoped as GET /v1/customership is."""
     check_csrf(request, form)

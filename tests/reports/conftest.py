@@ -1,0 +1,30 @@
+"""Fixtures of the reports' tests: a decision log of a year, written once per database and test module."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import Engine
+
+from app.db import make_engine
+from app.rules.engine import RuleEngine
+from app.rules.model import Rules
+from tests.conftest import empty_the_log
+from tests.reports.log import Logged, read_log, write_log
+from tests.web.ui.test_browser import browser, page, playwright  # noqa: F401 - the browser fixtures, by name
+
+
+@pytest.fixture(scope="module")
+def database(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def log(database: Engine, database_url: str, rules: Rules, rule_engine: RuleEngine) -> Iterator[list[Logged]]:
+    """A year's decisions in the test database, as the log's own rows say; emptied after the module."""
+    write_log(database, rules, rule_engine, count=600)
+    yield read_log(database)
+    empty_the_log(database_url)
