@@ -54,7 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        rules = load_rules(settings.rules_dir)
+        rules = load_rules(settings.rules_dir, require_signed=settings.require_signed_rules)
         engine = RuleEngine()
         for ruleset in rules.rulesets:
             engine.load(ruleset)
