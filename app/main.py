@@ -20,7 +20,7 @@ from app.db import make_engine, make_sessions, refresh_sqlite_statistics
 from app.decisions.writer import DecisionWriter
 from app.rules.engine import RuleEngine
 from app.rules.loader import load_rules
-from app.web.api import audit, decisions, events, operations, registry
+from app.web.api import audit, decisions, events, interpretations, operations, registry
 from app.web.deps import Services
 from app.web.docs import install_docs
 from app.web.middleware import BodyLimit, RulesetHeader
@@ -100,7 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.services = None  # until the lifespan opens them
     install_error_handlers(app)
     # In this order, the order of /openapi.json's paths.
-    for endpoints in (events, decisions, audit, registry):
+    for endpoints in (events, decisions, audit, registry, interpretations):
         app.include_router(endpoints.router)
     app.include_router(operations.router)
     install_ui(app)

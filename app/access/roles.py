@@ -18,6 +18,9 @@ ROUTE_IN_UI: Roles = (Role.coach,)
 OVERRIDE: Roles = (Role.coach, Role.admin)
 # The audit chain, decisions' links, the access log, rule-set diffs, the log search and its export.
 AUDIT: Roles = (Role.auditor, Role.admin)
+# The interpretations register: which readings of the plan decide the most cases. For auditors,
+# admins and the area's management (the integrator adds Role.management here when it exists).
+READ_INTERPRETATIONS: Roles = AUDIT
 # API keys and UI accounts.
 ADMINISTER: Roles = (Role.admin,)
 # People: their reads of decisions go into the access log (integrations reading what they posted do not,

@@ -18,6 +18,7 @@ from app.rules.model import (
     CustomershipSpec,
     DerivedFact,
     Note,
+    OpenQuestion,
     Registry,
     Rule,
     Rules,
@@ -34,6 +35,7 @@ from app.rules.releases import UnreleasedRules, load_approvers, verify_release
 from app.rules.strict_yaml import MappingReader, read_yaml, text_pair
 
 RULESET_FILE = "ruleset.yaml"
+OPEN_QUESTIONS_FILE = "open_questions.yaml"
 RULE_ID = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$")
 
 
@@ -319,4 +321,25 @@ def load_rules(rules_dir: Path, *, require_signed: bool = False) -> Rules:
             if not ruleset.release.released:
                 problems = "; ".join(ruleset.release.problems)
                 raise UnreleasedRules(f"rule set {ruleset.version} is not released: {problems}")
-    return Rules(registry, tuple(rulesets), plan)
+    return Rules(registry, tuple(rulesets), plan, _open_questions(rules_dir / OPEN_QUESTIONS_FILE, rulesets))
+
+
+def _open_questions(path: Path, rulesets: Sequence[RuleSet]) -> tuple[OpenQuestion, ...]:
+    """The policy owner's open questions, each about C or rules some version has."""
+    if not path.exists():
+        return ()
+    entries = read_yaml(path)
+    if not isinstance(entries, list):
+        raise RulesError(f"{path}: expected a list of questions")
+    known = {"C"} | {rule.id for ruleset in rulesets for rule in ruleset.rules}
+    questions = []
+    for i, raw in enumerate(entries):
+        item = MappingReader(raw, f"{path}: question {i + 1}")
+        about = item.need("about")
+        if not isinstance(about, list) or not about or not set(about) <= known:
+            raise RulesError(f"{item.where}: about must list C or rule ids of some version")
+        questions.append(
+            OpenQuestion(tuple(about), Texts(" ".join(item.text("fi").split()), " ".join(item.text("en").split())))
+        )
+        item.done()
+    return tuple(questions)

@@ -345,12 +345,21 @@ class RuleSet:
 
 
 @dataclass(frozen=True)
+class OpenQuestion:
+    """A question the catalogue leaves to the area's policy owner, about some rules or C (rules/open_questions.yaml)."""
+
+    about: tuple[str, ...]
+    text: Texts
+
+
+@dataclass(frozen=True)
 class Rules:
     """Everything in `rules/`: the registry and every rule-set version."""
 
     registry: Registry
     rulesets: tuple[RuleSet, ...]
     plan_sections: Mapping[str, PlanSection]
+    open_questions: tuple[OpenQuestion, ...] = ()
 
     def in_force(self, day: date) -> RuleSet | None:
         """The rule set that decides events of `day`, if any."""

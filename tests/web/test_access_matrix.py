@@ -37,6 +37,8 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("get", "/v1/rulesets"): ANY_KEY,
     # The rule book: the area's law, readable by every key (README: the rule book).
     ("get", "/v1/rulesets/{version}"): ANY_KEY,
+    # The interpretations register: auditors and admins (roles.READ_INTERPRETATIONS).
+    ("get", "/v1/interpretations"): PEOPLE_WHO_AUDIT,
     ("post", "/v1/events"): {
         **dict.fromkeys(CALLERS, 403),
         "nobody": 401,

@@ -137,7 +137,7 @@ def _rule(rule: Rule) -> RuleOut:
 @router.get("/v1/rulesets/{version}", tags=["registry"], responses=problem_responses(404))
 def get_ruleset(version: str, principal: PrincipalDep, rules: RulesDep) -> RulesetDetailOut:
     """One version in full: period, sha256, release, definitions (the area, H and C, cost groups) and every rule."""
-    r = _version(rules, version)
+    r = version_of(rules, version)
     return RulesetDetailOut(
         version=r.version,
         valid_from=r.valid_from,
@@ -175,7 +175,8 @@ def get_ruleset(version: str, principal: PrincipalDep, rules: RulesDep) -> Rules
     )
 
 
-def _version(rules: Rules, version: str) -> RuleSet:
+def version_of(rules: Rules, version: str) -> RuleSet:
+    """A version by its name; 404 for one that does not exist."""
     ruleset = rules.version(version)
     if ruleset is None:
         raise NotFound("No such rule set; GET /v1/rulesets lists them.")  # never the text asked for
@@ -192,7 +193,7 @@ def simulate(
     ruleset: Annotated[str | None, Query(description="a version; default: the one in force at occurred_at")] = None,
 ) -> SimulationOut:
     """Decide an event under the rule set in force or a named version, with a trace; stores nothing."""
-    chosen = _version(rules, ruleset) if ruleset else None
+    chosen = version_of(rules, ruleset) if ruleset else None
     event = read_event(body, rules, pseudonym_key=services(request).pseudonym_key, ruleset=chosen)
     matched = engine.matching_rules(event.ruleset, event.facts)
     decision = None
@@ -217,7 +218,7 @@ def ruleset_diff(
     before: str, after: str, request: Request, principal: AuditorDep, rules: RulesDep, engine: EngineDep
 ) -> RulesetDiffOut:
     """Every point of the input domain whose outcome differs between two versions (auditors, admins)."""
-    old, new = _version(rules, before), _version(rules, after)
+    old, new = version_of(rules, before), version_of(rules, after)
     cache: dict[tuple[str, str], RulesetDiffOut] = services(request).diffs
     key = (old.sha256, new.sha256)
     # Walking the domain twice takes seconds: once per pair of contents is enough.

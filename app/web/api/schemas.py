@@ -225,3 +225,23 @@ class Health(BaseModel):
 
     status: Literal["ok", "unavailable"]
     checks: dict[str, str] = Field(default_factory=dict)
+
+
+class InterpretationOut(BaseModel):
+    """A rule or definition that reads the plan, and how many decisions it made in the period."""
+
+    version: str
+    kind: Literal["rule", "definition"]
+    id: str = Field(description="a rule id, or C for the definition of the customer's coach")
+    decisions: int
+    basis: list[str]
+    notes: list[NoteOut]
+    open_question: Texts | None = Field(description="the question left to the area's policy owner (CATALOGUE §9)")
+
+
+class InterpretationsOut(BaseModel):
+    """The interpretations register of a period (Finnish days, both ends included), most decisions first."""
+
+    since: date | None
+    until: date | None
+    items: list[InterpretationOut]
