@@ -217,12 +217,42 @@ def rules_impact(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if report.integrity_findings else 0
 
 
+def rules_show(args: argparse.Namespace, settings: Settings) -> int:
+    from app.rules.book import rule_as_text
+    from app.rules.cases import CASES_FOLDER, load_cases
+    from app.rules.loader import load_rules
+    from app.time import today_in_finland
+    from app.web.ui.i18n import Translator
+
+    rules = load_rules(settings.rules_dir)
+    ruleset = rules.version(args.version) if args.version else rules.in_force(today_in_finland())
+    ruleset = ruleset or (None if args.version else rules.rulesets[-1])
+    if ruleset is None:
+        print(f"error: versions are {', '.join(r.version for r in rules.rulesets)}", file=sys.stderr)
+        return 2
+    rule = ruleset.rules_by_id.get(args.rule)
+    if rule is None:
+        print(
+            f"error: {ruleset.version} has no rule {args.rule!r} (`reitti rules check` lists versions)", file=sys.stderr
+        )
+        return 2
+    cases_dir = settings.rules_dir / CASES_FOLDER
+    cases = [c.name for c in load_cases(cases_dir) if c.expect.get("rule") == rule.id] if cases_dir.exists() else []
+    print(rule_as_text(Translator(args.language, rules.registry), rules, ruleset, rule, cases))
+    return 0
+
+
 def register(commands: Commands) -> None:
     """Add the `reitti rules` commands."""
     rules = commands.add_parser("rules", help="the rules").add_subparsers(dest="rules_command", required=True)
     rules.add_parser("check", help="validate rules/ and print versions, sha256 and who signed each").set_defaults(
         run=rules_check
     )
+    show = rules.add_parser("show", help="one rule in plain words: conditions, outcome, the plan's text, golden cases")
+    show.add_argument("rule", help="the rule's id")
+    show.add_argument("--version", help="the rule set (default: the one in force today)")
+    show.add_argument("--language", choices=("fi", "en"), default="fi")
+    show.set_defaults(run=rules_show)
     keygen = rules.add_parser("keygen", help="make an approver's Ed25519 key pair: NAME.key and NAME.pub")
     keygen.add_argument("name", help="the approver's name: the public key is added as rules/approvers/NAME.pub")
     keygen.add_argument("--out", default=".", help="the folder to write the two files in (default: here)")

@@ -134,6 +134,15 @@ UI_MATRIX: dict[tuple[str, str], dict[str, int]] = {
         "admin": 303,
     },  # fmt: skip
     ("get", "/ui/admin"): {**UI_COACHES, "coach": 403, "other_coach": 403, "admin": 200},
+    # The rule book, as GET /v1/rulesets/{version}: every signed-in role (/ui/rules goes to the version in force).
+    ("get", "/ui/rules"): UI_EVERYONE_SEE_OTHER,
+    ("get", "/ui/rules/{version}"): UI_ANY_USER,
+    # As GET /v1/rulesets/{a}/diff/{b}: auditors and admins; asked for versions that do not exist (404), so
+    # that no one walks the whole domain here.
+    ("get", "/ui/rules/diff"): {**UI_AUDIT, "auditor": 404, "admin": 404},
+    # As GET /v1/interpretations: roles.READ_INTERPRETATIONS.
+    ("get", "/ui/interpretations"): UI_AUDIT,
+    ("get", "/ui/interpretations.csv"): UI_AUDIT,
     # As GET /v1/decisions/{id}/link, /v1/audit/verify, /checkpoints and /access: auditors and admins.
     # GET /v1/decisions lets everyone search within scope; the UI's log search and export are the
     # auditor's pages (coaches have /ui/decisions).
@@ -221,7 +230,9 @@ def _ui_answers(callers: dict[str, Visitor], users: dict[str, tuple[str, str]], 
     assert UI_MATRIX.keys() - operations == set(), "rows of the matrix for UI routes the app does not have"
     wrong = []
     for method, path in sorted(UI_MATRIX, key=lambda operation: operation[1] == "/ui/logout"):
-        url = path.replace("{decision_id}", decision_id).replace("{language}", "en")
+        url = path.replace("{decision_id}", decision_id).replace("{language}", "en").replace("{version}", "2025-01-01")
+        if path == "/ui/rules/diff":
+            url += "?before=1999-01-01&after=1999-02-01"
         for caller, visitor in callers.items():
             form = None
             if method == "post":

@@ -9,7 +9,6 @@ from fastapi import APIRouter, Query, Request
 
 from app.errors import NotFound
 from app.rules.events import read_event
-from app.rules.input_domain import diff
 from app.rules.model import AttributeSpec, Condition, Note, Rule, Rules, RuleSet
 from app.rules.routing import outcome, trace
 from app.schemas import EventIn, RulesetDiffOut, Texts
@@ -35,7 +34,7 @@ from app.web.api.schemas import (
     UnitInfo,
     problem_responses,
 )
-from app.web.deps import AuditorDep, EngineDep, PrincipalDep, RulesDep, services
+from app.web.deps import AuditorDep, EngineDep, PrincipalDep, RulesDep, cached_diff, services
 
 router = APIRouter(responses=EVERY_OPERATION)
 
@@ -214,15 +213,6 @@ def simulate(
 
 
 @router.get("/v1/rulesets/{before}/diff/{after}", tags=["rules"], responses=problem_responses(404))
-def ruleset_diff(
-    before: str, after: str, request: Request, principal: AuditorDep, rules: RulesDep, engine: EngineDep
-) -> RulesetDiffOut:
+def ruleset_diff(before: str, after: str, request: Request, principal: AuditorDep, rules: RulesDep) -> RulesetDiffOut:
     """Every point of the input domain whose outcome differs between two versions (auditors, admins)."""
-    old, new = version_of(rules, before), version_of(rules, after)
-    cache: dict[tuple[str, str], RulesetDiffOut] = services(request).diffs
-    key = (old.sha256, new.sha256)
-    # Walking the domain twice takes seconds: once per pair of contents is enough.
-    with services(request).diff_lock:
-        if key not in cache:
-            cache[key] = RulesetDiffOut.model_validate(diff(rules, old, new, engine).as_json())
-    return cache[key]
+    return cached_diff(request, rules, version_of(rules, before), version_of(rules, after))

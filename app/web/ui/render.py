@@ -15,6 +15,7 @@ from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from markupsafe import Markup, escape
 
+from app.access import roles
 from app.access.users import WebUser
 from app.rules.plan import blocks as plan_blocks
 from app.time import FINNISH_TIME
@@ -37,6 +38,8 @@ def _templates() -> jinja2.Environment:
     )
     environment.filters["plan_blocks"] = plan_blocks
     environment.filters["breakable"] = breakable
+    # Who sees the register in the menu: the roles its page lets in, named once in app.access.roles.
+    environment.globals["READ_INTERPRETATIONS"] = tuple(role.value for role in roles.READ_INTERPRETATIONS)
     return environment
 
 
