@@ -154,11 +154,21 @@ def _customership(words: Words, spec: CustomershipSpec | None) -> str:
 def _cost_group(words: Words, ruleset: RuleSet, rule: Rule, registry_kind: Mapping[str, Any]) -> str:
     if rule.cost_group is not None:
         return words(f"cost_groups.{rule.cost_group.value}")
+    # H is always a local unit; C is whichever unit the coach entries name, so its group may vary.
+    a_home_unit = ruleset.home_unit.format(home_municipality=ruleset.lead_municipality)
     provider = rule.provider.ref
-    if provider in ("H", "C"):
-        return words("book.outcome.cost_follows_provider")
-    group = ruleset.cost_groups_by_unit.get(provider) or ruleset.cost_groups_by_kind[registry_kind[provider]]
-    return words(f"cost_groups.{group.value}")
+    if provider == "H":
+        units = [a_home_unit]
+    elif provider == "C":
+        units = [a_home_unit if entry.unit.ref == "H" else entry.unit.ref for entry in ruleset.coach]
+    else:
+        units = [provider]
+    by_unit, by_kind = ruleset.cost_groups_by_unit, ruleset.cost_groups_by_kind
+    groups = dict.fromkeys(by_unit.get(unit) or by_kind[registry_kind[unit]] for unit in units)
+    named = [words(f"cost_groups.{group.value}") for group in groups]
+    if len(named) == 1:
+        return named[0]
+    return words("book.outcome.cost_by_coach", groups=words("conditions.or").join(named))
 
 
 def rule_prose(words: Words, rules: Rules, ruleset: RuleSet, rule: Rule) -> RuleProse:
