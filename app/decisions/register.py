@@ -11,7 +11,7 @@ import csv
 import io
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from app.audit import access_log
 from app.decisions import stats
@@ -34,13 +34,18 @@ class RegisterRow:
 def period_filters(since: date | None, until: date | None) -> DecisionFilters:
     """Decisions of the Finnish days from `since` to `until`, both included (None: unbounded)."""
 
-    def midnight(day: date) -> datetime:
-        return datetime.combine(day, time(), FINNISH_TIME)
+    def midnight(day: date | None, later: int = 0) -> datetime | None:
+        # A day at the ends of the calendar bounds nothing: before year 1 or after 9999 is no decision.
+        if day is None:
+            return None
+        try:
+            moment = datetime.combine(day + timedelta(days=later), time(), FINNISH_TIME)
+            moment.astimezone(UTC)
+        except OverflowError:
+            return None
+        return moment
 
-    return DecisionFilters(
-        decided_after=midnight(since) if since else None,
-        decided_before=midnight(until + timedelta(days=1)) if until else None,
-    )
+    return DecisionFilters(decided_after=midnight(since), decided_before=midnight(until, later=1))
 
 
 def read_register(

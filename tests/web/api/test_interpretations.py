@@ -111,3 +111,9 @@ class TestInterpretationsRegister:
     def test_a_coach_may_not_read_it(self, api: httpx.Client, make_key: KeyMaker) -> None:
         coach = make_key(role="coach", name="coach", municipality="244")
         assert api.get("/v1/interpretations", headers=coach).status_code == 403
+
+
+def test_the_ends_of_the_calendar_are_no_error(api: httpx.Client, make_key: KeyMaker) -> None:
+    auditor = make_key(role="auditor", name="auditor")
+    ends = {"since": "0001-01-01", "until": "9999-12-31"}
+    assert api.get("/v1/interpretations", params=ends, headers=auditor).status_code == 200
