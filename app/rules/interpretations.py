@@ -43,13 +43,12 @@ class Interpretation:
 
 def _first_coach_field(rule: Rule) -> Literal["handler", "provider", "customership"] | None:
     """The first field the counts keep that says C: every C of one decision is the same unit."""
-    for field in COUNTED_FIELDS:
-        ref = rule.customership.unit.ref if field == "customership" and rule.customership else None
-        if field != "customership":
-            ref = getattr(rule, field).ref
-        if ref == "C":
-            return field
-    return None
+    refs = {
+        "handler": rule.handler.ref,
+        "provider": rule.provider.ref,
+        "customership": rule.customership.unit.ref if rule.customership else None,
+    }
+    return next((field for field in COUNTED_FIELDS if refs[field] == "C"), None)
 
 
 def _question(rules: Rules, about: str) -> OpenQuestion | None:
