@@ -122,7 +122,7 @@ def interpretations_page(
     if not errors:
         days = {name: parse_day(value, {}, name, t) for name, value in asked.items()}
         rows = read_register(reader(request, user, session), rules, since=days["since"], until=days["until"])
-    status = 400 if errors else 200
+    status = 422 if errors else 200  # as the log search answers a day it cannot read
     return render(
         request, "interpretations.html", user=user, status=status, active="interpretations", rows=rows,
         asked=asked, errors=errors,

@@ -184,5 +184,5 @@ class TestRegisterPage:
 
     def test_a_bad_day_is_said_at_its_field(self, new_visitor: VisitorMaker, make_user: UserMaker) -> None:
         page = logged_in(new_visitor, make_user, "admin").get("/ui/interpretations?since=31.12.2025")
-        assert page.status_code == 400
+        assert page.status_code == 422
         assert 'aria-invalid="true"' in page.text
