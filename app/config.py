@@ -38,6 +38,16 @@ def _positive(env: Mapping[str, str], variable: str, default: Number, kind: type
     return value
 
 
+def _flag(env: Mapping[str, str], variable: str) -> bool:
+    """A yes/no variable; a value that is neither is an error, never read as no."""
+    text = env.get(variable, "").strip().lower()
+    if text in ("", "0", "false", "no", "off"):
+        return False
+    if text in ("1", "true", "yes", "on"):
+        return True
+    raise ValueError(f"{variable} must be 1/true/yes/on or 0/false/no/off, not {text!r}")
+
+
 @dataclass(frozen=True)
 class Settings:
     """What the service needs to know about its surroundings."""
@@ -57,6 +67,9 @@ class Settings:
     checkpoint_dir: Path | None = None
     checkpoint_every: float = 300.0
     future_tolerance_seconds: int = FUTURE_TOLERANCE_SECONDS
+    # Serve only rule sets released by two approvers' signatures (app/rules/releases.py); off
+    # until an area's approvers have keys, so a fresh checkout and its tests run unsigned.
+    require_signed_rules: bool = False
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -76,6 +89,7 @@ class Settings:
             checkpoint_dir=Path(env["REITTI_CHECKPOINT_DIR"]) if env.get("REITTI_CHECKPOINT_DIR") else None,
             checkpoint_every=float(env.get("REITTI_CHECKPOINT_EVERY", 300)),
             future_tolerance_seconds=_positive(env, "REITTI_FUTURE_TOLERANCE", FUTURE_TOLERANCE_SECONDS, int),
+            require_signed_rules=_flag(env, "REITTI_REQUIRE_SIGNED_RULES"),
         )
 
     def sqlite_path(self) -> Path | None:

@@ -20,7 +20,7 @@ from app.db import make_engine, make_sessions, refresh_sqlite_statistics
 from app.decisions.writer import DecisionWriter
 from app.rules.engine import RuleEngine
 from app.rules.loader import load_rules
-from app.web.api import audit, decisions, events, operations, registry, reports, worklists
+from app.web.api import audit, decisions, events, interpretations, operations, registry, reports, worklists
 from app.web.deps import Services
 from app.web.docs import install_docs
 from app.web.middleware import BodyLimit, RulesetHeader
@@ -54,7 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        rules = load_rules(settings.rules_dir)
+        rules = load_rules(settings.rules_dir, require_signed=settings.require_signed_rules)
         engine = RuleEngine()
         for ruleset in rules.rulesets:
             engine.load(ruleset)
@@ -100,7 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.services = None  # until the lifespan opens them
     install_error_handlers(app)
     # In this order, the order of /openapi.json's paths.
-    for endpoints in (events, decisions, worklists, audit, registry, reports):
+    for endpoints in (events, decisions, worklists, audit, registry, interpretations, reports):
         app.include_router(endpoints.router)
     app.include_router(operations.router)
     install_ui(app)

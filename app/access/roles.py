@@ -33,6 +33,9 @@ READ_DECISIONS: Roles = (Role.integration, Role.coach, Role.unit, Role.auditor, 
 COST_SHARING: Roles = (Role.management, Role.auditor, Role.admin, Role.coach)
 # The dashboard of the whole area's figures.
 DASHBOARD: Roles = (Role.management, Role.auditor, Role.admin)
+# The interpretations register: which readings of the plan decide the most cases. For auditors,
+# admins and the area's management (counts only, no decision).
+READ_INTERPRETATIONS: Roles = (*AUDIT, Role.management)
 # API keys and UI accounts.
 ADMINISTER: Roles = (Role.admin,)
 # People: their reads of decisions go into the access log (integrations reading what they posted do not,

@@ -29,6 +29,55 @@ def rules_check(args: argparse.Namespace, settings: Settings) -> int:
     for ruleset in rules.rulesets:
         until = ruleset.ends or "…"
         print(f"{ruleset.version}\t{ruleset.valid_from} – {until}\t{len(ruleset.rules)} rules\tsha256 {ruleset.sha256}")
+        release = ruleset.release
+        signed = ", ".join(f"{s.approver} {s.signed_at:%Y-%m-%d}" for s in release.signatures) or "no one"
+        state = "released" if release.released else "NOT released: " + "; ".join(release.problems)
+        print(f"\tsigned by {signed}; {state}")
+    return 0
+
+
+def rules_keygen(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    from app.rules.model import RulesError
+    from app.rules.releases import APPROVERS_FOLDER, make_key_pair
+
+    try:
+        private, public = make_key_pair(Path(args.out), args.name)
+    except RulesError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"private key: {private} (keep it yourself; never commit it)")
+    print(f"public key:  {public} (add it to {settings.rules_dir / APPROVERS_FOLDER}/ in a reviewed commit)")
+    return 0
+
+
+def rules_sign(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    from app.rules.loader import load_rules
+    from app.rules.model import RulesError
+    from app.rules.releases import load_approvers, read_private_key, sign
+
+    try:
+        rules = load_rules(settings.rules_dir)
+        ruleset = rules.version(args.version)
+        if ruleset is None:
+            print(f"error: versions are {', '.join(r.version for r in rules.rulesets)}", file=sys.stderr)
+            return 2
+        key = read_private_key(Path(args.key))
+        folder = settings.rules_dir / ruleset.version
+        written = sign(folder, ruleset.version, ruleset.sha256, key, load_approvers(settings.rules_dir))
+        release = load_rules(settings.rules_dir).version(ruleset.version)
+    except RulesError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    assert release is not None
+    print(f"signed {ruleset.version} (sha256 {ruleset.sha256}): {written}")
+    if release.release.released:
+        print(f"{ruleset.version} is released: " + ", ".join(s.approver for s in release.release.signatures))
+    else:
+        print(f"{ruleset.version} is not released yet: " + "; ".join(release.release.problems))
     return 0
 
 
@@ -168,10 +217,50 @@ def rules_impact(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if report.integrity_findings else 0
 
 
+def rules_show(args: argparse.Namespace, settings: Settings) -> int:
+    from app.rules.book import rule_as_text
+    from app.rules.cases import CASES_FOLDER, load_cases
+    from app.rules.loader import load_rules
+    from app.time import today_in_finland
+    from app.web.ui.i18n import Translator
+
+    rules = load_rules(settings.rules_dir)
+    ruleset = rules.version(args.version) if args.version else rules.in_force(today_in_finland())
+    ruleset = ruleset or (None if args.version else rules.rulesets[-1])
+    if ruleset is None:
+        print(f"error: versions are {', '.join(r.version for r in rules.rulesets)}", file=sys.stderr)
+        return 2
+    rule = ruleset.rules_by_id.get(args.rule)
+    if rule is None:
+        print(
+            f"error: {ruleset.version} has no rule {args.rule!r} (`reitti rules check` lists versions)", file=sys.stderr
+        )
+        return 2
+    cases_dir = settings.rules_dir / CASES_FOLDER
+    cases = [c.name for c in load_cases(cases_dir) if c.expect.get("rule") == rule.id] if cases_dir.exists() else []
+    print(rule_as_text(Translator(args.language, rules.registry), rules, ruleset, rule, cases))
+    return 0
+
+
 def register(commands: Commands) -> None:
     """Add the `reitti rules` commands."""
     rules = commands.add_parser("rules", help="the rules").add_subparsers(dest="rules_command", required=True)
-    rules.add_parser("check", help="validate rules/ and print versions and sha256").set_defaults(run=rules_check)
+    rules.add_parser("check", help="validate rules/ and print versions, sha256 and who signed each").set_defaults(
+        run=rules_check
+    )
+    show = rules.add_parser("show", help="one rule in plain words: conditions, outcome, the plan's text, golden cases")
+    show.add_argument("rule", help="the rule's id")
+    show.add_argument("--version", help="the rule set (default: the one in force today)")
+    show.add_argument("--language", choices=("fi", "en"), default="fi")
+    show.set_defaults(run=rules_show)
+    keygen = rules.add_parser("keygen", help="make an approver's Ed25519 key pair: NAME.key and NAME.pub")
+    keygen.add_argument("name", help="the approver's name: the public key is added as rules/approvers/NAME.pub")
+    keygen.add_argument("--out", default=".", help="the folder to write the two files in (default: here)")
+    keygen.set_defaults(run=rules_keygen)
+    signer = rules.add_parser("sign", help="sign a version's sha256 with an approver's key (two approvers release it)")
+    signer.add_argument("version")
+    signer.add_argument("--key", required=True, help="the approver's private key file (from `reitti rules keygen`)")
+    signer.set_defaults(run=rules_sign)
     rules.add_parser(
         "verify", help="walk every point of every version's input domain: exactly one rule each"
     ).set_defaults(run=rules_verify)

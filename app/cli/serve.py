@@ -34,6 +34,16 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
     except RuntimeError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    # The rules, checked here once as each worker will: an unreleased version (when signed rules
+    # are required) or a broken file is one line naming it, not a traceback from every worker.
+    from app.rules.loader import load_rules
+    from app.rules.model import RulesError
+
+    try:
+        load_rules(settings.rules_dir, require_signed=settings.require_signed_rules)
+    except RulesError as error:
+        print(f"error: refusing to serve: {error}", file=sys.stderr)
+        return 2
     uvicorn.run(
         "app.main:app",
         host=args.host,

@@ -18,6 +18,7 @@ from app.rules.model import (
     CustomershipSpec,
     DerivedFact,
     Note,
+    OpenQuestion,
     Registry,
     Rule,
     Rules,
@@ -30,9 +31,11 @@ from app.rules.model import (
 )
 from app.rules.plan import load_sections
 from app.rules.registry import REGISTRY_FILES, load_registry, parse_condition
+from app.rules.releases import UnreleasedRules, load_approvers, verify_release
 from app.rules.strict_yaml import MappingReader, read_yaml, text_pair
 
 RULESET_FILE = "ruleset.yaml"
+OPEN_QUESTIONS_FILE = "open_questions.yaml"
 RULE_ID = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$")
 
 
@@ -274,8 +277,13 @@ def _load_rule_file(
     return rules
 
 
-def load_rules(rules_dir: Path) -> Rules:
-    """Load and check everything in `rules_dir`; raise RulesError naming what is wrong."""
+def load_rules(rules_dir: Path, *, require_signed: bool = False) -> Rules:
+    """Load and check everything in `rules_dir`; raise RulesError naming what is wrong.
+
+    Each version's release (who signed it) is checked as it loads. With `require_signed`, a
+    version that is not released refuses the whole load (UnreleasedRules): nothing is served
+    on any doubt, neither that version nor the others.
+    """
     registry = load_registry(rules_dir)
     plan = load_sections(rules_dir / "plan_sections.yaml")
     sections = set(plan)
@@ -304,5 +312,34 @@ def load_rules(rules_dir: Path) -> Rules:
         if earlier.valid_from == later.valid_from:
             raise RulesError(f"{rules_dir}: rule sets {earlier.version} and {later.version} start on the same day")
         ended.append(replace(earlier, ends=earlier.valid_to or later.valid_from - timedelta(days=1)))
-    rulesets = ended
-    return Rules(registry, tuple(rulesets), plan)
+    approvers = load_approvers(rules_dir)
+    rulesets = [
+        replace(r, release=verify_release(rules_dir / r.version, r.version, r.sha256, approvers)) for r in ended
+    ]
+    if require_signed:
+        for ruleset in rulesets:
+            if not ruleset.release.released:
+                problems = "; ".join(ruleset.release.problems)
+                raise UnreleasedRules(f"rule set {ruleset.version} is not released: {problems}")
+    return Rules(registry, tuple(rulesets), plan, _open_questions(rules_dir / OPEN_QUESTIONS_FILE, rulesets))
+
+
+def _open_questions(path: Path, rulesets: Sequence[RuleSet]) -> tuple[OpenQuestion, ...]:
+    """The policy owner's open questions, each about C or rules some version has."""
+    if not path.exists():
+        return ()
+    entries = read_yaml(path)
+    if not isinstance(entries, list):
+        raise RulesError(f"{path}: expected a list of questions")
+    known = {"C"} | {rule.id for ruleset in rulesets for rule in ruleset.rules}
+    questions = []
+    for i, raw in enumerate(entries):
+        item = MappingReader(raw, f"{path}: question {i + 1}")
+        about = item.need("about")
+        if not isinstance(about, list) or not about or not set(about) <= known:
+            raise RulesError(f"{item.where}: about must list C or rule ids of some version")
+        questions.append(
+            OpenQuestion(tuple(about), Texts(" ".join(item.text("fi").split()), " ".join(item.text("en").split())))
+        )
+        item.done()
+    return tuple(questions)

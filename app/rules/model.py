@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, TypeAlias
 
@@ -280,6 +280,33 @@ class DerivedFact:
     basis: tuple[str, ...]
 
 
+# Two people: the one who wrote a version is not enough on their own (app/rules/releases.py).
+APPROVALS_NEEDED = 2
+
+
+@dataclass(frozen=True)
+class Signature:
+    """One approver's valid signature of a version's current content."""
+
+    approver: str
+    fingerprint: str
+    signed_at: datetime
+
+
+@dataclass(frozen=True)
+class Release:
+    """Who has signed a version, and what stands between it and release."""
+
+    signatures: tuple[Signature, ...] = ()
+    # Each a sentence naming what is wrong or missing; empty when the version is released.
+    problems: tuple[str, ...] = (f"no signatures ({APPROVALS_NEEDED} approvers needed)",)
+
+    @property
+    def released(self) -> bool:
+        """Two distinct approvers signed the content as it is now, and nothing is in doubt."""
+        return not self.problems
+
+
 @dataclass(frozen=True)
 class RuleSet:
     """One version of the rules, in force from `valid_from`."""
@@ -302,6 +329,8 @@ class RuleSet:
     candidates: Mapping[str, tuple[Rule, ...]] = field(repr=False)
     # The last day in force: valid_to, or the day before the next version starts.
     ends: date | None = None
+    # Who signed this content, and what stands between it and release (app/rules/releases.py).
+    release: Release = Release()
 
     def matching(self, facts: Facts) -> list[Rule]:
         """The rules whose conditions the facts meet, read directly from the YAML.
@@ -316,12 +345,21 @@ class RuleSet:
 
 
 @dataclass(frozen=True)
+class OpenQuestion:
+    """A question the catalogue leaves to the area's policy owner, about some rules or C (rules/open_questions.yaml)."""
+
+    about: tuple[str, ...]
+    text: Texts
+
+
+@dataclass(frozen=True)
 class Rules:
     """Everything in `rules/`: the registry and every rule-set version."""
 
     registry: Registry
     rulesets: tuple[RuleSet, ...]
     plan_sections: Mapping[str, PlanSection]
+    open_questions: tuple[OpenQuestion, ...] = ()
 
     def in_force(self, day: date) -> RuleSet | None:
         """The rule set that decides events of `day`, if any."""

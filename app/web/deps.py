@@ -25,7 +25,8 @@ from app.decisions.reads import Reader
 from app.decisions.writer import DecisionWriter
 from app.errors import FieldError, InvalidQuery, ReittiError, Unauthenticated
 from app.rules.engine import RuleEngine
-from app.rules.model import Rules
+from app.rules.input_domain import diff
+from app.rules.model import Rules, RuleSet
 from app.schemas import DecisionFilters, RulesetDiffOut
 
 log = logging.getLogger("reitti")
@@ -57,6 +58,17 @@ def services(request: Request) -> Services:
     """The services of the app serving this request."""
     opened: Services = request.app.state.services
     return opened
+
+
+def cached_diff(request: Request, rules: Rules, before: RuleSet, after: RuleSet) -> RulesetDiffOut:
+    """Every point whose outcome differs between two versions: walked once per pair of contents per process."""
+    opened = services(request)
+    key = (before.sha256, after.sha256)
+    # Walking the domain twice takes seconds: once per pair of contents is enough.
+    with opened.diff_lock:
+        if key not in opened.diffs:
+            opened.diffs[key] = RulesetDiffOut.model_validate(diff(rules, before, after, opened.engine).as_json())
+    return opened.diffs[key]
 
 
 def _read_session(request: Request) -> Iterator[Session]:
@@ -206,3 +218,4 @@ OverriderDep = Annotated[Principal, Depends(Authorized(roles.OVERRIDE))]
 WorklistReaderDep = Annotated[Reader, Depends(Reading(roles.READ_WORKLIST))]
 WorklistAnswererDep = Annotated[Principal, Depends(Authorized(roles.ANSWER_WORKLIST))]
 WaitingTimesDep = Annotated[Principal, Depends(Authorized(roles.WAITING_TIMES))]
+InterpretationsReaderDep = Annotated[Reader, Depends(Reading(roles.READ_INTERPRETATIONS))]

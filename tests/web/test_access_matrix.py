@@ -52,6 +52,10 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("get", "/v1/event-types"): ANY_KEY,
     ("get", "/v1/units"): ANY_KEY,
     ("get", "/v1/rulesets"): ANY_KEY,
+    # The rule book: the area's law, readable by every key (README: the rule book).
+    ("get", "/v1/rulesets/{version}"): ANY_KEY,
+    # The interpretations register: auditors, admins and management (roles.READ_INTERPRETATIONS).
+    ("get", "/v1/interpretations"): {**PEOPLE_WHO_AUDIT, "management": 200},
     ("post", "/v1/events"): {
         **dict.fromkeys(CALLERS, 403),
         "nobody": 401,
@@ -117,7 +121,11 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     # Aggregates: management, auditors, admins; coaches get their municipality's line; integrations and
     # the central units' staff nothing.
     ("get", "/v1/reports/cost-sharing"): {
-        **ANY_KEY, "client": 403, "other_client": 403, "unit": 403, "other_unit": 403,
+        **ANY_KEY,
+        "client": 403,
+        "other_client": 403,
+        "unit": 403,
+        "other_unit": 403,
     },  # fmt: skip
 }
 # The query an operation needs to get past its validation, so that only the role decides.
@@ -157,6 +165,7 @@ def test_every_operation_answers_each_role_as_the_matrix_says(api: httpx.Client,
     wrong = []
     for (method, path), expected in sorted(MATRIX.items()):
         url = path.replace("{decision_id}", decision["decision_id"]).replace("{unit}", "central-oeo")
+        url = url.replace("{version}", "2025-01-01")
         # The register is asked of the decision's customer, who is named in a header, never in the URL.
         customer = {CUSTOMER_HEADER: IDENTITY_CODE} if path == "/v1/customership" else {}
         for caller in CALLERS:
@@ -218,10 +227,19 @@ UI_MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("post", "/ui/worklist/{decision_id}/acknowledgement"): {**UI_STAFF, "coach": 303, "other_coach": 404, "unit": 303},
     # Both took their items just before (the rows run in order): a taken item is not returned (409).
     ("post", "/ui/worklist/{decision_id}/return"): {**UI_STAFF, "coach": 409, "other_coach": 404, "unit": 409},
-    # A customer's journey: everyone logged in but management, scoped; the Ii coach has routed the same person as a
-    # customer of Ii above (POST /ui/route), so it sees that decision's row.
+    # A customer's journey: everyone logged in but management, scoped; the Ii coach has routed the
+    # same person as a customer of Ii above (POST /ui/route), so it sees that decision's row.
     ("get", "/ui/customer"): UI_DECISION_READERS,
     ("post", "/ui/customer"): UI_DECISION_READERS,
+    # The rule book, as GET /v1/rulesets/{version}: every signed-in role (/ui/rules goes to the version in force).
+    ("get", "/ui/rules"): UI_EVERYONE_SEE_OTHER,
+    ("get", "/ui/rules/{version}"): UI_ANY_USER,
+    # As GET /v1/rulesets/{a}/diff/{b}: auditors and admins; asked for versions that do not exist (404), so
+    # that no one walks the whole domain here.
+    ("get", "/ui/rules/diff"): {**UI_AUDIT, "auditor": 404, "admin": 404},
+    # As GET /v1/interpretations: roles.READ_INTERPRETATIONS.
+    ("get", "/ui/interpretations"): UI_DASHBOARD,
+    ("get", "/ui/interpretations.csv"): UI_DASHBOARD,
     # As GET /v1/decisions/{id}/link, /v1/audit/verify, /checkpoints and /access: auditors and admins.
     # GET /v1/decisions lets everyone search within scope; the UI's log search and export are the
     # auditor's pages (coaches have /ui/decisions).
@@ -318,7 +336,9 @@ def _ui_answers(callers: dict[str, Visitor], users: dict[str, tuple[str, str]], 
     assert UI_MATRIX.keys() - operations == set(), "rows of the matrix for UI routes the app does not have"
     wrong = []
     for method, path in sorted(UI_MATRIX, key=lambda operation: operation[1] == "/ui/logout"):
-        url = path.replace("{decision_id}", decision_id).replace("{language}", "en")
+        url = path.replace("{decision_id}", decision_id).replace("{language}", "en").replace("{version}", "2025-01-01")
+        if path == "/ui/rules/diff":
+            url += "?before=1999-01-01&after=1999-02-01"
         for caller, visitor in callers.items():
             form = None
             if method == "post":

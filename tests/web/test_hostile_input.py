@@ -163,6 +163,8 @@ HOSTILE_REQUESTS = {
     "NUL in an access filter": ("GET", "/v1/audit/access?who=%00", None),
     "long access filter": ("GET", "/v1/audit/access?decision_id=" + "a" * 37, None),
     "NUL in a rule set": ("GET", "/v1/rulesets/%00", None),
+    "NUL in the register's rule set": ("GET", "/v1/interpretations?ruleset=%00", None),
+    "year 0 in the register's period": ("GET", "/v1/interpretations?since=0000-01-01", None),
     "NUL in a checkpoint": ("GET", "/v1/audit/verify?" + CHECKPOINT + "&at=%00", None),
     "NUL in override text": ("POST", "/v1/decisions/{id}/overrides", OVERRIDE % '"a\\u0000"'),
     "surrogate in override text": ("POST", "/v1/decisions/{id}/overrides", OVERRIDE % '"\\ud800"'),

@@ -2,28 +2,39 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
 from app.errors import NotFound
 from app.rules.events import read_event
-from app.rules.input_domain import diff
-from app.rules.model import AttributeSpec, Condition, Rules, RuleSet
+from app.rules.model import AttributeSpec, Condition, Note, Rule, Rules, RuleSet
 from app.rules.routing import outcome, trace
 from app.schemas import EventIn, RulesetDiffOut, Texts
 from app.time import today_in_finland
 from app.web.api import EVERY_OPERATION
 from app.web.api.schemas import (
     AttributeOut,
+    CoachOut,
+    ConditionOut,
+    CustomershipRuleOut,
+    DefinitionsOut,
+    DerivedFactOut,
     EventTypeOut,
+    NoteOut,
+    RuleOut,
+    RulesetDetailOut,
     RulesetOut,
+    SignatureOut,
     SimulationOut,
+    TaskRuleOut,
+    TermOut,
     TraceEntry,
     UnitInfo,
     problem_responses,
 )
-from app.web.deps import AuditorDep, EngineDep, PrincipalDep, RulesDep, services
+from app.web.deps import AuditorDep, EngineDep, PrincipalDep, RulesDep, cached_diff, services
 
 router = APIRouter(responses=EVERY_OPERATION)
 
@@ -83,12 +94,88 @@ def list_rulesets(principal: PrincipalDep, rules: RulesDep) -> list[RulesetOut]:
             title=Texts(fi=r.title.fi, en=r.title.en),
             rules=len(r.rules),
             in_force_now=r.in_force_on(today),
+            released=r.release.released,
         )
         for r in rules.rulesets
     ]
 
 
-def _version(rules: Rules, version: str) -> RuleSet:
+def _condition(condition: Condition) -> ConditionOut:
+    return ConditionOut(
+        all=[TermOut(fact=t.fact, values=list(t.values), negated=t.negated) for t in condition.terms],
+        any=[_condition(branch) for branch in condition.any_of],
+        text=condition.describe(),
+    )
+
+
+def _notes(notes: tuple[Note, ...]) -> list[NoteOut]:
+    return [NoteOut(kind=n.kind, fi=n.text.fi, en=n.text.en) for n in notes]
+
+
+def _rule(rule: Rule) -> RuleOut:
+    customership = rule.customership
+    return RuleOut(
+        id=rule.id,
+        file=Path(rule.source).name,
+        when=_condition(rule.when),
+        handler=rule.handler.ref,
+        provider=rule.provider.ref,
+        customership=CustomershipRuleOut(
+            unit=customership.unit.ref, role=customership.role.value if customership.role else None
+        )
+        if customership
+        else None,
+        tasks=[TaskRuleOut(task=t.task, unit=t.unit.ref) for t in rule.tasks],
+        basis=list(rule.basis),
+        cost_group=rule.cost_group.value if rule.cost_group else None,
+        explanation=Texts(fi=rule.explanation.fi, en=rule.explanation.en),
+        notes=_notes(rule.notes),
+    )
+
+
+@router.get("/v1/rulesets/{version}", tags=["registry"], responses=problem_responses(404))
+def get_ruleset(version: str, principal: PrincipalDep, rules: RulesDep) -> RulesetDetailOut:
+    """One version in full: period, sha256, release, definitions (the area, H and C, cost groups) and every rule."""
+    r = version_of(rules, version)
+    return RulesetDetailOut(
+        version=r.version,
+        valid_from=r.valid_from,
+        valid_to=r.valid_to,
+        in_force_until=r.ends,
+        sha256=r.sha256,
+        title=Texts(fi=r.title.fi, en=r.title.en),
+        in_force_now=r.in_force_on(today_in_finland()),
+        released=r.release.released,
+        signatures=[
+            SignatureOut(approver=s.approver, key=s.fingerprint, signed_at=s.signed_at) for s in r.release.signatures
+        ],
+        release_problems=list(r.release.problems),
+        definitions=DefinitionsOut(
+            area_lead=r.lead_municipality,
+            area_municipalities=sorted(r.area_municipalities),
+            home_unit=r.home_unit,
+            coach=[
+                CoachOut(
+                    when=_condition(c.when) if c.when else None,
+                    unit=c.unit.ref,
+                    role=c.role.value,
+                    notes=_notes(c.notes),
+                )
+                for c in r.coach
+            ],
+            derived_facts=[
+                DerivedFactOut(name=d.name, when=_condition(d.when), basis=list(d.basis)) for d in r.derived_facts
+            ],
+            cost_groups_by_unit={unit: group.value for unit, group in r.cost_groups_by_unit.items()},
+            cost_groups_by_kind={kind.value: group.value for kind, group in r.cost_groups_by_kind.items()},
+            tasks={name: Texts(fi=text.fi, en=text.en) for name, text in r.tasks.items()},
+        ),
+        rules=[_rule(rule) for rule in r.rules],
+    )
+
+
+def version_of(rules: Rules, version: str) -> RuleSet:
+    """A version by its name; 404 for one that does not exist."""
     ruleset = rules.version(version)
     if ruleset is None:
         raise NotFound("No such rule set; GET /v1/rulesets lists them.")  # never the text asked for
@@ -105,7 +192,7 @@ def simulate(
     ruleset: Annotated[str | None, Query(description="a version; default: the one in force at occurred_at")] = None,
 ) -> SimulationOut:
     """Decide an event under the rule set in force or a named version, with a trace; stores nothing."""
-    chosen = _version(rules, ruleset) if ruleset else None
+    chosen = version_of(rules, ruleset) if ruleset else None
     event = read_event(body, rules, pseudonym_key=services(request).pseudonym_key, ruleset=chosen)
     matched = engine.matching_rules(event.ruleset, event.facts)
     decision = None
@@ -126,15 +213,6 @@ def simulate(
 
 
 @router.get("/v1/rulesets/{before}/diff/{after}", tags=["rules"], responses=problem_responses(404))
-def ruleset_diff(
-    before: str, after: str, request: Request, principal: AuditorDep, rules: RulesDep, engine: EngineDep
-) -> RulesetDiffOut:
+def ruleset_diff(before: str, after: str, request: Request, principal: AuditorDep, rules: RulesDep) -> RulesetDiffOut:
     """Every point of the input domain whose outcome differs between two versions (auditors, admins)."""
-    old, new = _version(rules, before), _version(rules, after)
-    cache: dict[tuple[str, str], RulesetDiffOut] = services(request).diffs
-    key = (old.sha256, new.sha256)
-    # Walking the domain twice takes seconds: once per pair of contents is enough.
-    with services(request).diff_lock:
-        if key not in cache:
-            cache[key] = RulesetDiffOut.model_validate(diff(rules, old, new, engine).as_json())
-    return cache[key]
+    return cached_diff(request, rules, version_of(rules, before), version_of(rules, after))

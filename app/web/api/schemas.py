@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import (
@@ -58,6 +58,116 @@ class RulesetOut(BaseModel):
     title: Texts
     rules: int
     in_force_now: bool
+    released: bool = Field(description="two distinct approvers signed this content (README: signed releases)")
+
+
+class SignatureOut(BaseModel):
+    """An approver's valid signature of the version's content as it is now."""
+
+    approver: str
+    key: str = Field(description="the sha256 of the approver's Ed25519 public key")
+    signed_at: datetime
+
+
+class TermOut(BaseModel):
+    """One test of one fact: equal to one of `values`, or (negated) to none."""
+
+    fact: str
+    values: list[str | bool]
+    negated: bool
+
+
+class ConditionOut(BaseModel):
+    """Every test of `all` holds, and one branch of `any` when it is given."""
+
+    all: list[TermOut]
+    any: list[ConditionOut]
+    text: str = Field(description="the same in words")
+
+
+class NoteOut(BaseModel):
+    """A note a decision of the rule carries; kind `interpretation` marks a reading of the plan."""
+
+    kind: str
+    fi: str
+    en: str
+
+
+class CustomershipRuleOut(BaseModel):
+    """Who keeps the customer: a unit or H or C, and the role (null: the coach's own)."""
+
+    unit: str
+    role: str | None
+
+
+class TaskRuleOut(BaseModel):
+    """A task a decision assigns beside the handler's own work."""
+
+    task: str
+    unit: str
+
+
+class RuleOut(BaseModel):
+    """One rule as data: when it applies, its outcome (units, H or C), basis, explanation and notes."""
+
+    id: str
+    file: str
+    when: ConditionOut
+    handler: str
+    provider: str
+    customership: CustomershipRuleOut | None
+    tasks: list[TaskRuleOut]
+    basis: list[str]
+    cost_group: str | None = Field(description="the rule's own cost group; null: the provider's")
+    explanation: Texts
+    notes: list[NoteOut]
+
+
+class CoachOut(BaseModel):
+    """One reading of C, the customer's coach: the first whose condition holds."""
+
+    when: ConditionOut | None
+    unit: str
+    role: str
+    notes: list[NoteOut]
+
+
+class DerivedFactOut(BaseModel):
+    """A fact the rule set derives from the event before any rule is tried."""
+
+    name: str
+    when: ConditionOut
+    basis: list[str]
+
+
+class DefinitionsOut(BaseModel):
+    """What the rules' words stand for: the area, H, C, the derived facts, cost groups and tasks."""
+
+    area_lead: str
+    area_municipalities: list[str]
+    home_unit: str = Field(description="H: the local unit of the customer's home municipality, by this pattern")
+    coach: list[CoachOut] = Field(description="C: the customer's coach unit")
+    derived_facts: list[DerivedFactOut]
+    cost_groups_by_unit: dict[str, str]
+    cost_groups_by_kind: dict[str, str]
+    tasks: dict[str, Texts]
+
+
+class RulesetDetailOut(BaseModel):
+    """A rule-set version in full: its period, release, definitions and every rule, as data."""
+
+    version: str
+    valid_from: date
+    valid_to: date | None = Field(description="the end the version names itself, if any")
+    in_force_until: date | None = Field(description="the last day in force: valid_to, or the day before the next")
+    sha256: str
+    title: Texts
+    in_force_now: bool
+    released: bool = Field(description="two distinct approvers signed this content (README: signed releases)")
+    signatures: list[SignatureOut]
+    release_problems: list[str] = Field(description="what stands between the version and release; empty if released")
+    definitions: DefinitionsOut
+    rules: list[RuleOut]
 
 
 class TraceTest(BaseModel):
@@ -115,3 +225,23 @@ class Health(BaseModel):
 
     status: Literal["ok", "unavailable"]
     checks: dict[str, str] = Field(default_factory=dict)
+
+
+class InterpretationOut(BaseModel):
+    """A rule or definition that reads the plan, and how many decisions it made in the period."""
+
+    version: str
+    kind: Literal["rule", "definition"]
+    id: str = Field(description="a rule id, or C for the definition of the customer's coach")
+    decisions: int
+    basis: list[str]
+    notes: list[NoteOut]
+    open_question: Texts | None = Field(description="the question left to the area's policy owner (CATALOGUE §9)")
+
+
+class InterpretationsOut(BaseModel):
+    """The interpretations register of a period (Finnish days, both ends included), most decisions first."""
+
+    since: date | None
+    until: date | None
+    items: list[InterpretationOut]

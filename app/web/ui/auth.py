@@ -179,6 +179,7 @@ CoachDep = Annotated[WebUser, Depends(Allowed(roles.ROUTE_IN_UI))]
 OverriderDep = Annotated[WebUser, Depends(Allowed(roles.OVERRIDE))]
 AuditorDep = Annotated[WebUser, Depends(Allowed(roles.AUDIT))]
 AdminDep = Annotated[WebUser, Depends(Allowed(roles.ADMINISTER))]
+InterpretationsDep = Annotated[WebUser, Depends(Allowed(roles.READ_INTERPRETATIONS))]
 
 
 def reader(request: Request, user: WebUser, session: Session) -> Reader:

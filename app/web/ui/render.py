@@ -39,6 +39,8 @@ def _templates() -> jinja2.Environment:
     )
     environment.filters["plan_blocks"] = plan_blocks
     environment.filters["breakable"] = breakable
+    # Who sees the register in the menu: the roles its page lets in, named once in app.access.roles.
+    environment.globals["READ_INTERPRETATIONS"] = tuple(role.value for role in roles.READ_INTERPRETATIONS)
     return environment
 
 

@@ -1,12 +1,15 @@
-"""The UI tests' visitors, for every module here."""
+"""The UI tests' visitors and browser, for every module here."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from playwright.sync_api import Browser, Playwright, sync_playwright
 
 from tests.conftest import Server
+from tests.web.ui.test_browser import CHROMIUM, CHROMIUM_ARGS
 from tests.web.ui.test_pages import Visitor, VisitorMaker
 
 
@@ -27,3 +30,19 @@ def new_visitor(server: Server) -> Iterator[VisitorMaker]:
 @pytest.fixture
 def visitor(new_visitor: VisitorMaker) -> Visitor:
     return new_visitor()
+
+
+# Chromium, for every module of browser tests here (test_browser.py, test_browser_rule_book.py).
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Playwright]:
+    with sync_playwright() as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium with apt")
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    yield browser
+    browser.close()
