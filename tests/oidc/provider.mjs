@@ -2,6 +2,8 @@
 // on 127.0.0.1. Started by tests/oidc_provider.py with:
 //   PORT              the port to listen on (the issuer is http://127.0.0.1:PORT)
 //   REITTI_BASE_URL   where the Reitti under test serves: its callback and post-logout page are registered
+//   SIGNING_JWK       optional: the private RS256 key (a JWK, JSON) the provider signs with; the tests
+//                     pass one so that they can also sign tokens the provider would never issue
 // It prints "ready <issuer>" on stdout once it listens.
 //
 // Sign-in uses oidc-provider's development login form: any password is accepted for the logins below,
@@ -22,7 +24,7 @@ const API = 'urn:reitti:api';
 // The test users: a login name and the claims their ID token carries. The mapping the tests give
 // Reitti (tests/oidc/claims.yaml) turns these groups into Reitti's roles.
 const USERS = {
-  kaisa: { name: 'Kaisa Koutsi', groups: ['staff', 'reitti-coaches-564'] },
+  kaisa: { name: 'Kaisa Koutsi', groups: ['staff', 'reitti-coaches-244'] },
   aino: { name: 'Aino Auditoija', groups: ['reitti-auditors'] },
   pekka: { name: 'Pekka Pääkäyttäjä', groups: ['reitti-admins'] },
   // a member of the municipality's staff whom the mapping does not name
@@ -31,8 +33,11 @@ const USERS = {
   kaksi: { name: 'Kaksi Roolia', groups: ['reitti-auditors', 'reitti-admins'] },
 };
 
-const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-const signingKey = { ...privateKey.export({ format: 'jwk' }), kid: 'provider-key-1', use: 'sig', alg: 'RS256' };
+function newKey() {
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  return { ...privateKey.export({ format: 'jwk' }), kid: 'provider-key-1', use: 'sig', alg: 'RS256' };
+}
+const signingKey = process.env.SIGNING_JWK ? JSON.parse(process.env.SIGNING_JWK) : newKey();
 
 const provider = new Provider(issuer, {
   clients: [
