@@ -65,9 +65,9 @@ def _ways_in(request: Request) -> dict[str, Any]:
 @router.post("/login")
 def login(request: Request, form: FormDep, session: ReadSessionDep) -> Response:
     """Check the password, then start a session; failures are counted per (name, address) and per address."""
-    check_csrf(request, form)
-    if not services(request).settings.local_accounts:
+    if not services(request).settings.local_accounts:  # before anything else: no password is even looked at
         raise Forbidden("Local accounts are off (REITTI_LOCAL_ACCOUNTS=off): sign in through the identity provider.")
+    check_csrf(request, form)
     username = form.get("username", "")[:64]
     address = request.client.host if request.client else "unknown"
     throttle: LoginThrottle = services(request).login_throttle

@@ -9,111 +9,32 @@ with another nonce, unsigned (`none`) or signed with a key not in the JWKS — l
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from joserfc.jwk import RSAKey
 from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import text
 
-from app.access.users import disable_user
-from app.config import Settings
+from app.access.users import create_user, disable_user
 from app.db import make_engine, make_sessions
-from app.models import sso_name
+from app.models import Role
 from tests.conftest import (
     TEST_CHAIN_INFO,
-    TEST_CHECKPOINT_KEY,
-    TEST_PSEUDONYM_KEY,
+    TEST_PASSWORD,
     Server,
     count_rows,
-    empty_the_log,
 )
-from tests.oidc.providers import CLAIMS, UI_CLIENT, ForgingProvider, RealProvider, sign, signing_key
+from tests.oidc.providers import UI_CLIENT, ForgingProvider, sign, signing_key
 from tests.web.api.test_events import IDENTITY_CODE
+from tests.web.conftest import SignInSite, VisitorOf, sso_settings
 from tests.web.ui.test_browser import axe_violations, screenshot
 from tests.web.ui.test_pages import Visitor
 
 pytestmark = pytest.mark.slow
-
-
-def sso_settings(database_url: str, issuer: str, **changes: Any) -> Settings:
-    settings = Settings(
-        database_url=database_url,
-        pseudonym_key=TEST_PSEUDONYM_KEY,
-        checkpoint_key=TEST_CHECKPOINT_KEY,
-        oidc_issuer=issuer,
-        oidc_client_id=UI_CLIENT[0],
-        oidc_client_secret=UI_CLIENT[1],
-        oidc_scopes="openid profile groups",
-        oidc_claims=CLAIMS,
-        oidc_api_audience="urn:reitti:api",
-    )
-    return replace(settings, **changes)
-
-
-@dataclass
-class SignInSite:
-    """Reitti, and the provider its people sign in with."""
-
-    server: Server
-    provider: RealProvider
-
-    def name_of(self, login: str) -> str:
-        """How records name the provider's person `login`: by issuer and subject."""
-        return sso_name(self.provider.issuer, login)
-
-
-@pytest.fixture(scope="session")
-def provider_key() -> RSAKey:
-    return signing_key()
-
-
-@pytest.fixture(scope="session")
-def site(database_url: str, provider_key: RSAKey, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SignInSite]:
-    """Reitti with sign-in through the real provider, on each database."""
-    provider = RealProvider(provider_key, tmp_path_factory.mktemp("oidc") / "provider.log")
-    server = Server(sso_settings(database_url, provider.issuer))
-    provider.reitti_base_url = server.base_url
-    with provider, server:
-        yield SignInSite(server, provider)
-
-
-def remove_people(database_url: str) -> None:
-    """Remove every session and user: the test's own, made by signing in."""
-    engine = make_engine(database_url)
-    with engine.begin() as connection:
-        connection.execute(text("DELETE FROM ui_sessions"))
-        connection.execute(text("DELETE FROM users"))
-    engine.dispose()
-
-
-@pytest.fixture
-def clean(database_url: str) -> Iterator[None]:
-    """Each test starts with no people, sessions or log; what it made goes after it."""
-    yield
-    empty_the_log(database_url)
-    remove_people(database_url)
-
-
-@pytest.fixture
-def visitor_of() -> Iterator[Callable[[Server], Visitor]]:
-    """Make visitors of a server; their connections are closed after the test."""
-    made: list[Visitor] = []
-
-    def make(server: Server) -> Visitor:
-        made.append(Visitor(server))
-        return made[-1]
-
-    yield make
-    for visitor in made:
-        visitor.client.close()
-
-
-VisitorOf = Callable[[Server], Visitor]
 
 
 def nothing_stored(database_url: str) -> None:
@@ -350,17 +271,40 @@ class TestForgedIdTokens:
 
 
 class TestLocalAccountsOff:
-    def test_the_login_page_offers_only_the_provider_and_a_password_login_is_refused(
+    def test_only_the_provider_is_offered_a_password_is_refused_and_local_sessions_end(
         self, site: SignInSite, database_url: str, clean: None, page: Page, visitor_of: VisitorOf
     ) -> None:
+        engine = make_engine(database_url)
+        _, write = make_sessions(engine, info=TEST_CHAIN_INFO)
+        with write() as session:
+            create_user(
+                session, username="paikallinen", display_name="P", role=Role.auditor, municipality=None,
+                password=TEST_PASSWORD,
+            )  # fmt: skip
+        engine.dispose()
+        local = visitor_of(site.server)
+        assert local.login("paikallinen", TEST_PASSWORD).status_code == 303
+        assert local.get("/ui/decisions").status_code == 200
+
         settings = sso_settings(database_url, site.provider.issuer, local_accounts=False)
         with Server(settings) as server:
             visitor = visitor_of(server)
             login_page = visitor.get("/ui/login")
             assert 'id="sso-start"' in login_page.text
             assert 'id="password"' not in login_page.text
-            refused = visitor.post("/ui/login", {"csrf_token": visitor.token("/ui/login"), "username": "x"})
+            refused = visitor.post("/ui/login", {"username": "paikallinen", "password": TEST_PASSWORD})
             assert refused.status_code == 403
+            assert "Ei oikeutta" in refused.text  # the role's refusal, not the CSRF one
+            # The session the local account had is over here: same database, same cookie.
+            ended = server_visitor_with(visitor_of(server), local.cookies).get("/ui/decisions")
+            assert ended.status_code == 303
+            assert ended.headers["location"].startswith("/ui/login")
             page.goto(f"{server.base_url}/ui/login")
             assert axe_violations(page) == []
-        nothing_stored(database_url)
+        assert count_rows(database_url, "ui_sessions") == 0
+
+
+def server_visitor_with(visitor: Visitor, cookies: dict[str, str]) -> Visitor:
+    """A visitor carrying another visitor's cookies: the same browser, at another server."""
+    visitor.cookies = dict(cookies)
+    return visitor
