@@ -8,6 +8,7 @@ with another nonce, unsigned (`none`) or signed with a key not in the JWKS — l
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -248,25 +249,34 @@ class TestForgedIdTokens:
     @pytest.mark.parametrize(
         ("fault", "forge"),
         [
-            ("another issuer", lambda f, n: sign(f.key, id_token_claims("https://login.example.com/other", n))),
-            ("another audience", lambda f, n: sign(f.key, id_token_claims(f.issuer, n, aud="someone-else"))),
-            ("expired", lambda f, n: sign(f.key, id_token_claims(f.issuer, n, exp=int(time.time()) - 3600))),
-            ("another nonce", lambda f, n: sign(f.key, id_token_claims(f.issuer, "another-sign-ins-nonce"))),
-            ("no nonce", lambda f, n: sign(f.key, id_token_claims(f.issuer, n, nonce=None))),
-            ("alg none", lambda f, n: sign(f.key, id_token_claims(f.issuer, n), alg="none")),
-            ("a key not in the JWKS", lambda f, n: sign(signing_key("rogue"), id_token_claims(f.issuer, n))),
-            (
-                "the JWKS's kid on another key",
-                lambda f, n: sign(signing_key(), id_token_claims(f.issuer, n)),
-            ),
+            ("'iss'", lambda f, n: sign(f.key, id_token_claims("https://login.example.com/other", n))),
+            ("'aud'", lambda f, n: sign(f.key, id_token_claims(f.issuer, n, aud="someone-else"))),
+            ("expired_token", lambda f, n: sign(f.key, id_token_claims(f.issuer, n, exp=int(time.time()) - 3600))),
+            ("nonce is not this sign-in's", lambda f, n: sign(f.key, id_token_claims(f.issuer, "another-nonce"))),
+            ("nonce is not this sign-in's", lambda f, n: sign(f.key, id_token_claims(f.issuer, n, nonce=None))),
+            ("signed with 'none'", lambda f, n: sign(f.key, id_token_claims(f.issuer, n), alg="none")),
+            ("not in the provider's JWKS", lambda f, n: sign(signing_key("rogue"), id_token_claims(f.issuer, n))),
+            ("bad_signature", lambda f, n: sign(signing_key(), id_token_claims(f.issuer, n))),  # the JWKS's kid
         ],
+        ids=["issuer", "audience", "expired", "another-nonce", "no-nonce", "alg-none", "unknown-key", "other-key"],
     )
-    def test_a_forged_id_token_is_refused_and_nothing_is_stored(
-        self, forged: ForgedSite, database_url: str, clean: None, fault: str, forge: Any, visitor_of: VisitorOf
+    def test_a_forged_id_token_is_refused_for_its_fault_and_nothing_is_stored(
+        self,
+        forged: ForgedSite,
+        database_url: str,
+        clean: None,
+        fault: str,
+        forge: Any,
+        visitor_of: VisitorOf,
+        caplog: pytest.LogCaptureFixture,
     ) -> None:
-        answer = self.sign_in_with(forged, forge, visitor_of)
-        assert answer.status_code == 401, fault
+        with caplog.at_level(logging.WARNING, logger="reitti"):
+            answer = self.sign_in_with(forged, forge, visitor_of)
+        assert answer.status_code == 401
         assert 'data-reason="token"' in answer.text
+        refusals = [record.getMessage() for record in caplog.records if "sign-in refused" in record.getMessage()]
+        assert len(refusals) == 1
+        assert fault in refusals[0]
         nothing_stored(database_url)
 
 
