@@ -204,10 +204,11 @@ class OpenIdProvider:
         algorithm, kid = header.get("alg"), header.get("kid")
         if algorithm not in SIGNING_ALGORITHMS:
             raise SignInRefused("token", f"the token is signed with {algorithm!r}, which Reitti does not accept")
-        if not isinstance(kid, str) or not _has_kid(self._key_set(kid), kid):
+        keys = self._key_set(kid) if isinstance(kid, str) else None
+        if keys is None or not _has_kid(keys, str(kid)):
             raise SignInRefused("token", "the token is signed with a key that is not in the provider's JWKS")
         try:
-            claims = dict(jwt.decode(token, self._key_set(kid), algorithms=[algorithm]).claims)
+            claims = dict(jwt.decode(token, keys, algorithms=[algorithm]).claims)
             jwt.JWTClaimsRegistry(
                 leeway=LEEWAY_SECONDS,
                 iss={"essential": True, "value": self.issuer},

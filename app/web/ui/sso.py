@@ -15,7 +15,7 @@ from fastapi.responses import RedirectResponse
 from app.access.oidc import PENDING_SECONDS, OpenIdProvider, Pending, SignInRefused
 from app.access.users import sso_user
 from app.errors import NotFound
-from app.models import principal_ref, sso_name
+from app.models import NO_NUMBER, principal_ref, sso_name
 from app.web.deps import services
 from app.web.ui.auth import start_session
 from app.web.ui.render import LanguageDep, redirect, render, safe_next
@@ -25,7 +25,7 @@ router = APIRouter(prefix="/ui/sso", include_in_schema=False)
 
 PENDING_COOKIE = "reitti_sso"
 PENDING_PATH = "/ui/sso"
-# What each refusal's page says, by the refusal's reason, and its status.
+# Each refusal's status, by its reason (the page's words are the locales' sso.refused.<reason>).
 REFUSAL_STATUS = {"state": 400, "token": 401, "provider": 502, "unmapped": 403, "ambiguous": 403, "disabled": 403}
 
 
@@ -98,7 +98,8 @@ def callback(request: Request) -> Response:
                 raise SignInRefused("disabled", f"{row.username} is disabled in Reitti")
     except SignInRefused as refused:
         return _refused(request, refused)
-    log.info("ui sign-in: %s (%s)", principal_ref(sso_name(person.issuer, person.subject), 0), person.grant.role)
+    who = principal_ref(sso_name(person.issuer, person.subject), NO_NUMBER)
+    log.info("ui sign-in: %s (%s)", who, person.grant.role)
     response = redirect(pending.next_page)
     start_session(request, response, row)
     response.delete_cookie(PENDING_COOKIE, path=PENDING_PATH, httponly=True, secure=True, samesite="lax")
