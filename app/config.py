@@ -38,14 +38,16 @@ def _positive(env: Mapping[str, str], variable: str, default: Number, kind: type
     return value
 
 
-def _flag(env: Mapping[str, str], variable: str) -> bool:
-    """A yes/no variable; a value that is neither is an error, never read as no."""
+def _switch(env: Mapping[str, str], variable: str, default: bool) -> bool:
+    """On or off from a variable; a clear error naming the variable otherwise."""
     text = env.get(variable, "").strip().lower()
-    if text in ("", "0", "false", "no", "off"):
-        return False
-    if text in ("1", "true", "yes", "on"):
+    if not text:
+        return default
+    if text in ("on", "true", "yes", "1"):
         return True
-    raise ValueError(f"{variable} must be 1/true/yes/on or 0/false/no/off, not {text!r}")
+    if text in ("off", "false", "no", "0"):
+        return False
+    raise ValueError(f"{variable} must be on or off, not {text!r}")
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,19 @@ class Settings:
     # Serve only rule sets released by two approvers' signatures (app/rules/releases.py); off
     # until an area's approvers have keys, so a fresh checkout and its tests run unsigned.
     require_signed_rules: bool = False
+    # Sign-in through the municipality's OpenID provider (app/access/oidc.py), on when the issuer is set.
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = None
+    oidc_scopes: str = "openid profile"
+    # The operator's mapping from claims to Reitti's roles (app/access/claims.py).
+    oidc_claims: Path | None = None
+    # The `aud` of the provider's access tokens meant for Reitti's API; unset, integrations use API keys only.
+    oidc_api_audience: str | None = None
+    # Where browsers reach the service, when a proxy stands in front of it: the provider redirects back here.
+    public_url: str | None = None
+    # Off: local password accounts cannot log in, and their sessions end; only the provider's people sign in.
+    local_accounts: bool = True
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -89,8 +104,32 @@ class Settings:
             checkpoint_dir=Path(env["REITTI_CHECKPOINT_DIR"]) if env.get("REITTI_CHECKPOINT_DIR") else None,
             checkpoint_every=float(env.get("REITTI_CHECKPOINT_EVERY", 300)),
             future_tolerance_seconds=_positive(env, "REITTI_FUTURE_TOLERANCE", FUTURE_TOLERANCE_SECONDS, int),
-            require_signed_rules=_flag(env, "REITTI_REQUIRE_SIGNED_RULES"),
+            require_signed_rules=_switch(env, "REITTI_REQUIRE_SIGNED_RULES", False),
+            oidc_issuer=env.get("REITTI_OIDC_ISSUER") or None,
+            oidc_client_id=env.get("REITTI_OIDC_CLIENT_ID") or None,
+            oidc_client_secret=env.get("REITTI_OIDC_CLIENT_SECRET") or None,
+            oidc_scopes=env.get("REITTI_OIDC_SCOPES") or "openid profile",
+            oidc_claims=Path(env["REITTI_OIDC_CLAIMS"]) if env.get("REITTI_OIDC_CLAIMS") else None,
+            oidc_api_audience=env.get("REITTI_OIDC_API_AUDIENCE") or None,
+            public_url=(env.get("REITTI_PUBLIC_URL") or "").rstrip("/") or None,
+            local_accounts=_switch(env, "REITTI_LOCAL_ACCOUNTS", True),
         )
+
+    def check_sign_in(self) -> None:
+        """Refuse (ValueError, naming the variable) sign-in settings that cannot work together."""
+        if self.oidc_issuer is None:
+            if not self.local_accounts:
+                raise ValueError("REITTI_LOCAL_ACCOUNTS=off needs REITTI_OIDC_ISSUER: nobody could sign in")
+            return
+        for variable, value in (
+            ("REITTI_OIDC_CLIENT_ID", self.oidc_client_id),
+            ("REITTI_OIDC_CLIENT_SECRET", self.oidc_client_secret),
+            ("REITTI_OIDC_CLAIMS", self.oidc_claims),
+        ):
+            if not value:
+                raise ValueError(f"REITTI_OIDC_ISSUER is set, so {variable} must be too")
+        if "openid" not in self.oidc_scopes.split():
+            raise ValueError("REITTI_OIDC_SCOPES must include openid")
 
     def sqlite_path(self) -> Path | None:
         """The SQLite file, or None for another database."""

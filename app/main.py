@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from app.access.oidc import provider_from
 from app.access.throttle import LoginThrottle
 from app.audit.checkpoints import CheckpointWriter
 from app.audit.keys import ChainKeys, session_info
@@ -51,6 +52,7 @@ def _settle_garbage_collector() -> None:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; the lifespan opens what it needs and closes it."""
     settings = settings or Settings.from_env()
+    sign_in = provider_from(settings)  # refuses sign-in settings that cannot work, before anything opens
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -80,6 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             chain_keys=chain_keys,
             session_secret=settings.resolve_session_secret(),
             login_throttle=LoginThrottle(delay=settings.login_delay_seconds),
+            sign_in=sign_in,
         )
         _settle_garbage_collector()
         try:
@@ -103,7 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for endpoints in (events, decisions, worklists, audit, registry, interpretations, reports):
         app.include_router(endpoints.router)
     app.include_router(operations.router)
-    install_ui(app)
+    install_ui(app, identity_provider=sign_in.issuer if sign_in else None)
     install_docs(app)
     document_problem_media_type(app)
     audit.document_checkpoint_as_one_parameter(app)

@@ -82,13 +82,31 @@ class Role(StrEnum):
 UI_CLIENT_PREFIX = "ui:"
 
 
-def principal_ref(name: str, number: int) -> str:
-    """Who a record names, unambiguously: `user:<id>` for a UI account, `key:<id>` for an API key.
+# Those who are no row of api_keys or of local accounts are recorded with this number, and named
+# by their recorded name alone: people signed in through the identity provider, as
+# `ui:<issuer>#<subject>` (an issuer has no fragment, and no local user's name holds '#'), and
+# integrations presenting the provider's access tokens, by their client name. Keys and users count from 1.
+NO_NUMBER = 0
+SSO_SEPARATOR = "#"
 
-    Keys and accounts are numbered apart, so key 5 and user 5 are different callers; the
-    recorded name says which one is meant.
+
+def sso_name(issuer: str, subject: str) -> str:
+    """The recorded name of a person signed in through the identity provider: issuer and subject."""
+    return f"{UI_CLIENT_PREFIX}{issuer}{SSO_SEPARATOR}{subject}"
+
+
+def principal_ref(name: str, number: int) -> str:
+    """Who a record names, unambiguously.
+
+    `user:<id>` for a local UI account, `key:<id>` for an API key, `sso:<issuer>#<subject>` for a
+    person signed in through the identity provider and `token:<client name>` for an integration
+    presenting its access token. Keys and accounts are numbered apart, so key 5 and user 5 are
+    different callers; the recorded name says which one is meant.
     """
-    return f"{'user' if name.startswith(UI_CLIENT_PREFIX) else 'key'}:{number}"
+    if name.startswith(UI_CLIENT_PREFIX):
+        person = name.removeprefix(UI_CLIENT_PREFIX)
+        return f"sso:{person}" if SSO_SEPARATOR in person else f"user:{number}"
+    return f"key:{number}" if number != NO_NUMBER else f"token:{name}"
 
 
 class ApiKey(Base):
@@ -109,9 +127,15 @@ class ApiKey(Base):
 
 
 class User(Base):
-    """A person who logs in to the web UI; only a memory-hard hash of the password is kept."""
+    """A person who logs in to the web UI; only a memory-hard hash of the password is kept.
+
+    A person signed in through the identity provider has a row too, found by (issuer, subject),
+    with no password: it carries their sessions, the role and municipality their claims gave at
+    their last sign-in, and `disabled_at`, which keeps them out whatever the provider says.
+    """
 
     __tablename__ = "users"
+    __table_args__ = (Index("ix_users_issuer_subject", "issuer", "subject", unique=True),)
 
     id: Mapped[int] = mapped_column(SequenceNumber, primary_key=True, autoincrement=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
@@ -122,6 +146,9 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(256))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Set for a person of the identity provider, None for a local account.
+    issuer: Mapped[str | None] = mapped_column(String(255))
+    subject: Mapped[str | None] = mapped_column(String(255))
 
 
 class UiSession(Base):

@@ -38,6 +38,10 @@ DASHBOARD: Roles = (Role.management, Role.auditor, Role.admin)
 READ_INTERPRETATIONS: Roles = (*AUDIT, Role.management)
 # API keys and UI accounts.
 ADMINISTER: Roles = (Role.admin,)
+# What the identity provider's claims may make someone (app/access/claims.py): a person signing in
+# one of these, an integration presenting the provider's access token the integration role.
+PEOPLE: Roles = (Role.coach, Role.unit, Role.auditor, Role.admin, Role.management)
+TOKEN_CLIENT: Role = Role.integration
 # People: their reads of decisions go into the access log (integrations reading what they posted do not,
 # but for LOGGED_FOR_EVERYONE).
 LOGGED_READERS: frozenset[Role] = frozenset({Role.coach, Role.unit, Role.auditor, Role.admin, Role.management})

@@ -94,6 +94,8 @@ class SessionRules:
 
     idle_seconds: int
     absolute_seconds: int = SESSION_SECONDS
+    # Off (REITTI_LOCAL_ACCOUNTS=off): a local account's session is over, only the provider's people sign in.
+    local_accounts: bool = True
 
 
 def open_session(session: Session, row: User, rules: SessionRules, *, now: datetime | None = None) -> str:
@@ -141,6 +143,7 @@ def find_session(session: Session, sid: str, rules: SessionRules, *, now: dateti
         or idle >= timedelta(seconds=rules.idle_seconds)
         or user.disabled_at is not None
         or ui_session.password != password_fingerprint(user)
+        or (user.issuer is None and not rules.local_accounts)
     ):
         return Found(None, ended=True)
     return Found(user, stale=idle >= timedelta(seconds=TOUCH_SECONDS))

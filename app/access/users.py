@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from app.access.keys import UI_CLIENT_PREFIX, Principal, check_name, staff_of
 from app.identity_codes import contains_identity_code
-from app.models import Role, UiSession, User
+from app.models import NO_NUMBER, Role, UiSession, User, sso_name
 
 MIN_PASSWORD_LENGTH = 12
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
@@ -72,16 +72,35 @@ class WebUser:
     role: Role
     municipality: str | None
     unit: str | None = None
+    # The identity provider's, for a person signed in through it; None for a local account.
+    issuer: str | None = None
+    subject: str | None = None
 
     @property
     def principal(self) -> Principal:
-        """The principal the services scope by; `ui:` names never collide with an API key's."""
+        """The principal the services scope by; `ui:` names never collide with an API key's.
+
+        A person of the identity provider is recorded by issuer and subject, with no number.
+        """
+        if self.issuer is not None and self.subject is not None:
+            name = sso_name(self.issuer, self.subject)
+            return Principal(
+                key_id=NO_NUMBER, name=name, role=self.role, municipality=self.municipality, unit=self.unit
+            )
         name = f"{UI_CLIENT_PREFIX}{self.username}"
         return Principal(key_id=self.id, name=name, role=self.role, municipality=self.municipality, unit=self.unit)
 
 
 def web_user(row: User) -> WebUser:
-    return WebUser(row.id, row.username, row.display_name, Role(row.role), row.municipality, row.unit)
+    return WebUser(
+        row.id, row.username, row.display_name, Role(row.role), row.municipality, row.unit, row.issuer, row.subject
+    )
+
+
+# The user name of a person of the identity provider: made from issuer and subject, never typed.
+SSO_USERNAME_PREFIX = "sso-"
+# What a row without a password holds instead of a hash: no password verifies against it.
+NO_PASSWORD = "!"
 
 
 def create_user(
@@ -98,6 +117,8 @@ def create_user(
     if not USERNAME.match(username):
         raise ValueError("the name is 2-64 lower-case letters, digits, '.', '_' or '-', first a letter or digit")
     check_name(username, what="the name")
+    if username.startswith(SSO_USERNAME_PREFIX):
+        raise ValueError(f"names beginning {SSO_USERNAME_PREFIX!r} are the identity provider's people")
     if role is Role.integration:
         raise ValueError("integrations use API keys, not accounts")
     municipality, unit = staff_of(role=role, municipality=municipality, unit=unit)
@@ -139,6 +160,8 @@ def set_password(session: Session, *, username: str, password: str) -> User | No
     if len(password) < MIN_PASSWORD_LENGTH:
         raise ValueError(f"the password must be at least {MIN_PASSWORD_LENGTH} characters")
     row = session.scalar(select(User).where(User.username == username))
+    if row is not None and row.issuer is not None:
+        raise ValueError(f"{username} signs in through the identity provider and has no password here")
     if row is not None:
         row.password_hash = hash_password(password)
         _end_sessions(session, row.id)
@@ -161,8 +184,50 @@ def check_password(session: Session, username: str, password: str) -> User | Non
     if row is None:
         verify_password(password, _DUMMY_HASH)
         return None
-    if not verify_password(password, row.password_hash) or row.disabled_at is not None:
+    if not verify_password(password, row.password_hash) or row.disabled_at is not None or row.issuer is not None:
         return None
+    return row
+
+
+def sso_username(issuer: str, subject: str) -> str:
+    """The fixed user name of a person of the identity provider: a digest, since a subject may be anything."""
+    digest = hashlib.sha256(f"{issuer}\x00{subject}".encode()).hexdigest()[:20]
+    return f"{SSO_USERNAME_PREFIX}{digest}"
+
+
+def sso_user(
+    session: Session,
+    *,
+    issuer: str,
+    subject: str,
+    display_name: str | None,
+    role: Role,
+    municipality: str | None,
+    unit: str | None = None,
+) -> User:
+    """The row of a person signed in through the identity provider, made or brought up to date with their claims.
+
+    The caller refuses a disabled row: Reitti's `users disable` outranks the provider.
+    """
+    municipality, unit = staff_of(role=role, municipality=municipality, unit=unit)
+    row = session.scalar(select(User).where(User.issuer == issuer, User.subject == subject).with_for_update())
+    if row is None:
+        row = User(
+            username=sso_username(issuer, subject),
+            display_name=display_name or subject[:128],
+            role=role.value,
+            municipality=municipality,
+            unit=unit,
+            password_hash=NO_PASSWORD,
+            created_at=datetime.now(UTC),
+            issuer=issuer,
+            subject=subject,
+        )
+        session.add(row)
+    else:
+        row.role, row.municipality, row.unit = role.value, municipality, unit
+        row.display_name = display_name or row.display_name
+    session.flush()
     return row
 
 

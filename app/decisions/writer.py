@@ -32,7 +32,7 @@ log = logging.getLogger("reitti")
 MAX_BATCH = 64
 
 # A submission, the API key it came with, and where its outcome goes.
-Queued = tuple[Submission, int, "Future[Stored | Unauthenticated]"]
+Queued = tuple[Submission, int | None, "Future[Stored | Unauthenticated]"]
 
 
 class DecisionWriter:
@@ -45,10 +45,11 @@ class DecisionWriter:
         self._thread = threading.Thread(target=self._run, name="reitti-decision-writer", daemon=True)
         self._thread.start()
 
-    async def store(self, submission: Submission, *, key_id: int) -> Stored | Unauthenticated:
+    async def store(self, submission: Submission, *, key_id: int | None) -> Stored | Unauthenticated:
         """What storing the submission came to, once its transaction has committed.
 
         The key it came with is checked in that transaction: a key revoked meanwhile stores nothing.
+        None is no key: an access token of the provider, checked when it arrived.
         """
         future: Future[Stored | Unauthenticated] = Future()
         self._queue.put((submission, key_id, future))
@@ -87,7 +88,8 @@ class DecisionWriter:
             return
         try:
             with self._write() as session:
-                live = live_keys(session, {key_id for _, key_id, _ in batch})
+                # None is no API key but the provider's access token, checked when it arrived.
+                live: set[int | None] = {None, *live_keys(session, {key_id for _, key_id, _ in batch if key_id})}
                 allowed = [queued for queued in batch if queued[1] in live]
                 outcomes = store(session, [submission for submission, _, _ in allowed])
         except OperationalError as error:

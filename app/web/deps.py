@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from app.access import roles
 from app.access.identity import InvalidIdentifier, check_identifier, pseudonymise
 from app.access.keys import KnownKeys, Principal, authenticate, bearer_key, key_is_live
+from app.access.oidc import OpenIdProvider, SignInRefused, looks_like_jwt
 from app.access.throttle import LoginThrottle
 from app.audit.keys import ChainKeys
 from app.config import Settings
@@ -49,6 +50,8 @@ class Services:
     session_secret: bytes
     known_keys: KnownKeys = field(default_factory=KnownKeys)
     login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
+    # The municipality's OpenID provider; None when people sign in with local accounts only.
+    sign_in: OpenIdProvider | None = None
     # Rule-set diffs walk the whole input domain: each pair is computed once per process.
     diffs: dict[tuple[str, str], RulesetDiffOut] = field(default_factory=dict)
     diff_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -84,7 +87,22 @@ async def _write_transaction(request: Request) -> Transaction:
     return services(request).write_sessions
 
 
+def _access_token_accepted(request: Request, token: str) -> OpenIdProvider | None:
+    """The provider, when this bearer token is a JWT and the provider's access tokens are accepted."""
+    provider = services(request).sign_in
+    if provider is None or provider.api_audience is None or not looks_like_jwt(token):
+        return None
+    return provider
+
+
 def _principal(request: Request, authorization: Annotated[str | None, Header()] = None) -> Principal:
+    token = bearer_key(authorization)
+    provider = _access_token_accepted(request, token)
+    if provider is not None:
+        try:
+            return provider.integration(token)
+        except SignInRefused as refused:  # its message names the check, never the token
+            raise Unauthenticated(f"The access token is not accepted: {refused}.") from None
     # A bare connection, not a session: this runs before every API call.
     with services(request).database.connect() as connection:
         return authenticate(connection, authorization)
@@ -108,6 +126,12 @@ async def _event_poster(
     """
     known = services(request).known_keys
     key = bearer_key(authorization)
+    if _access_token_accepted(request, key) is not None:
+        # Never remembered: each token is checked on arrival, its expiry with it.
+        token_client = await run_in_threadpool(_principal, request, authorization)
+        token_client.require(*roles.POST_EVENTS)
+        yield token_client
+        return
     principal = known.get(key)
     remembered = principal is not None
     if principal is None:

@@ -109,8 +109,14 @@ class RulesetHeader:
 class SecurityHeaders:
     """CSP without inline scripts, no framing, no sniffing, no caching of pages, for the UI and /docs."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, form_targets: tuple[str, ...] = ()) -> None:
         self.app = app
+        # Logging out of the identity provider is a form's redirect to it: form-action must allow its origin.
+        self.ui_headers = SECURITY_HEADERS
+        if form_targets:
+            allowed = b" ".join([b"form-action 'self'", *(target.encode() for target in form_targets)])
+            policy = UI_POLICY.replace(b"form-action 'self'", allowed)
+            self.ui_headers = [(b"content-security-policy", policy), *SECURITY_HEADERS[1:]]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "") if scope["type"] == "http" else None
@@ -118,7 +124,7 @@ class SecurityHeaders:
         if path is None or not (path == "/" or path.startswith("/ui") or docs):
             await self.app(scope, receive, send)
             return
-        added = DOCS_HEADERS if docs else SECURITY_HEADERS
+        added = DOCS_HEADERS if docs else self.ui_headers
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -206,6 +206,10 @@ UI_MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("get", "/ui/login"): {**UI_EVERYONE_SEE_OTHER, "visitor": 200},
     ("post", "/ui/login"): {**UI_EVERYONE_SEE_OTHER, "visitor": 401},  # each logs in again; a visitor has no account
     ("post", "/ui/logout"): UI_EVERYONE_SEE_OTHER,
+    # Sign-in through an identity provider: this server has none, so there is nothing there for anyone
+    # (tests/web/ui/test_sso.py signs in through a real one).
+    ("get", "/ui/sso/start"): dict.fromkeys(UI_CALLERS, 404),
+    ("get", "/ui/sso/callback"): dict.fromkeys(UI_CALLERS, 404),
     ("get", "/ui/route"): UI_COACHES,
     ("post", "/ui/route"): {**UI_COACHES, "coach": 303, "other_coach": 303},
     ("get", "/ui/decisions"): UI_DECISION_READERS,

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request, Response
 
 from app.decisions import intake
 from app.errors import EventIdConflict, Unauthenticated
+from app.models import NO_NUMBER
 from app.schemas import DecisionOut, EventIn
 from app.web.api import EVERY_OPERATION
 from app.web.api.decisions import stamp_ruleset
@@ -50,7 +51,8 @@ async def post_event(
         future_tolerance=timedelta(seconds=opened.settings.future_tolerance_seconds),
     )
     intake.check_scope(principal, submission)  # the UI's rule too; an integration sees what it posts
-    stored = await services(request).writer.store(submission, key_id=principal.key_id)
+    key_id = principal.key_id if principal.key_id != NO_NUMBER else None  # an access token has no key to revoke
+    stored = await services(request).writer.store(submission, key_id=key_id)
     if isinstance(stored, Unauthenticated):
         services(request).known_keys.forget(principal.key_id)
         raise stored

@@ -52,7 +52,8 @@ def _secret(request: Request) -> bytes:
 
 
 def _rules(request: Request) -> SessionRules:
-    return SessionRules(idle_seconds=services(request).settings.session_idle_minutes * 60)
+    settings = services(request).settings
+    return SessionRules(idle_seconds=settings.session_idle_minutes * 60, local_accounts=settings.local_accounts)
 
 
 def _set_cookie(response: Response, request: Request, value: str) -> None:

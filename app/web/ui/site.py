@@ -6,7 +6,7 @@ import inspect
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -23,7 +23,7 @@ from app.web.deps import services
 from app.web.middleware import SecurityHeaders
 from app.web.problems import allowed_methods
 from app.web.request_log import loggable_path
-from app.web.ui import admin, audit, decisions, login, reports, route, rulebook, worklist
+from app.web.ui import admin, audit, decisions, login, reports, route, rulebook, sso, worklist
 from app.web.ui.auth import CsrfRefused, LoginRequired, current_user
 from app.web.ui.i18n import DEFAULT_LANGUAGE, catalogue
 from app.web.ui.render import HERE, here, redirect, render
@@ -87,14 +87,18 @@ def _html_for_ui(api_handler: Handler) -> Handler:
     return handle
 
 
-def install_ui(app: FastAPI) -> None:
-    """Add the UI to the app: its pages, static files, headers and HTML errors; / goes to /ui."""
-    for pages in (login, route, decisions, worklist, rulebook, admin, audit, reports):
+def install_ui(app: FastAPI, *, identity_provider: str | None = None) -> None:
+    """Add the UI to the app: its pages, static files, headers and HTML errors; / goes to /ui.
+
+    `identity_provider` is the issuer people sign in with, if any: logging out sends them on to it.
+    """
+    for pages in (login, sso, route, decisions, worklist, rulebook, admin, audit, reports):
         app.include_router(pages.router)
     app.mount("/ui/static", StaticFiles(directory=HERE / "static"), name="ui-static")
     app.add_api_route("/", lambda: redirect("/ui"), include_in_schema=False)
     # Browsers ask for /favicon.ico whatever the page links; the pages link the same file.
     app.add_api_route("/favicon.ico", _favicon, methods=["GET", "HEAD"], include_in_schema=False)
-    app.add_middleware(SecurityHeaders)
+    issuer = urlsplit(identity_provider) if identity_provider else None
+    app.add_middleware(SecurityHeaders, form_targets=(f"{issuer.scheme}://{issuer.netloc}",) if issuer else ())
     for kind in (ReittiError, RequestValidationError, StarletteHTTPException, OperationalError, Exception):
         app.add_exception_handler(kind, _html_for_ui(app.exception_handlers[kind]))

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Playwright, sync_playwright
+from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
 from tests.conftest import Server
 from tests.web.ui.test_browser import CHROMIUM, CHROMIUM_ARGS
@@ -32,7 +32,7 @@ def visitor(new_visitor: VisitorMaker) -> Visitor:
     return new_visitor()
 
 
-# Chromium, for every module of browser tests here (test_browser.py, test_browser_rule_book.py).
+# The browser, for every module here: one Playwright and one Chromium for the whole run.
 @pytest.fixture(scope="session")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as running:
@@ -46,3 +46,10 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
     browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
     yield browser
     browser.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="fi-FI")
+    yield context.new_page()
+    context.close()

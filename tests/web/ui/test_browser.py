@@ -11,7 +11,6 @@ import csv
 import hashlib
 import io
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -39,13 +38,6 @@ SCREENSHOTS = REPOSITORY / "test-output" / "screenshots"
 PLAN_2_2_3_A = "OEO:n aikana työnhakija-asiakas siirretään keskitetyn palvelun asiantuntijan asiakkuuteen."
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="fi-FI")
-    yield context.new_page()
-    context.close()
 
 
 def screenshot(page: Page, request: pytest.FixtureRequest, name: str) -> Path:
