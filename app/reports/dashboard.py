@@ -1,9 +1,11 @@
-"""The dashboard's figures (the plan's 2.6.5, tiedolla johtaminen), each one function over the decision counts.
+"""The dashboard's figures (the plan's 2.6.5, tiedolla johtaminen), each one function over the decision counts
+or, for the units' handovers and waiting times, over their worklists.
 
 A panel of the dashboard is one function here, returning its rows, and one block of
 app/web/ui/templates/reports.html that draws them as a table and (app/web/ui/reports.py)
-a chart. `figures()` gathers every panel for a period; a panel added later (waiting times
-per unit, from the worklists, is one of them) is one more function, one more field of `Figures`, one block.
+a chart. `figures()` gathers every panel for a period; a panel added later is one more
+function, one more field of `Figures`, one block. The handovers and waiting times per unit were
+(`waiting_by_unit`): they read the worklists' items and the acknowledgements, not the counts.
 """
 
 from __future__ import annotations
