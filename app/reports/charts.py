@@ -44,6 +44,15 @@ class StackedBar:
     shown: str
 
 
+@dataclass(frozen=True)
+class GroupedBar:
+    """A row of bars one under another, a part each in the legend's order, each with its value as written."""
+
+    label: str
+    parts: Sequence[float]
+    shown: Sequence[str]
+
+
 def _text(value: str) -> str:
     return escape(value, quote=True)
 
@@ -114,10 +123,7 @@ def stacked(rows: Sequence[StackedBar], legend: Sequence[str], *, chart_id: str,
     height = legend_height + max(len(rows), 1) * row_height + 10
     room = WIDTH - 60
     out = _open(height, chart_id, title, description)
-    for index, (name, colour) in enumerate(zip(legend, PARTS, strict=False)):
-        y = 4 + 24 * index
-        out.append(f'<rect x="0" y="{y}" width="16" height="16" fill="{colour}"/>')
-        out.append(f'<text x="22" y="{y + 13}" font-size="14" fill="{INK}">{_text(name)}</text>')
+    _legend(out, legend)
     for index, row in enumerate(rows):
         y = legend_height + index * row_height
         whole = sum(row.parts)
@@ -133,5 +139,40 @@ def stacked(rows: Sequence[StackedBar], legend: Sequence[str], *, chart_id: str,
         out.append(
             f'<text x="{room + 6}" y="{y + label_room + 14}" font-size="14" fill="{INK}">{_text(row.shown)}</text>'
         )
+    out.append("</svg>")
+    return "\n".join(out)
+
+
+def _legend(out: list[str], legend: Sequence[str]) -> None:
+    """The legend, one name a line with its colour, at the top: 24 units a line and 8 below."""
+    for index, (name, colour) in enumerate(zip(legend, PARTS, strict=False)):
+        y = 4 + 24 * index
+        out.append(f'<rect x="0" y="{y}" width="16" height="16" fill="{colour}"/>')
+        out.append(f'<text x="22" y="{y + 13}" font-size="14" fill="{INK}">{_text(name)}</text>')
+
+
+def grouped(rows: Sequence[GroupedBar], legend: Sequence[str], *, chart_id: str, title: str, description: str) -> str:
+    """Each row's parts as bars of their own, one under another in the legend's colours, on one scale for the chart.
+
+    The label above them, as in bars(); each bar's value after it. For numbers that do not add up
+    to a whole (incoming and outgoing, a median and a 90th percentile).
+    """
+    bar_height, gap, label_room = 16, 4, 20
+    parts = max((len(row.parts) for row in rows), default=1)
+    row_height = label_room + parts * (bar_height + gap) + 8
+    legend_height = 24 * len(legend) + 8
+    height = legend_height + max(len(rows), 1) * row_height + 4
+    scale = max((part for row in rows for part in row.parts), default=0) or 1
+    room = WIDTH - 90  # the value's text after the longest bar
+    out = _open(height, chart_id, title, description)
+    _legend(out, legend)
+    for index, row in enumerate(rows):
+        y = legend_height + index * row_height
+        out.append(f'<text x="0" y="{y + 15}" font-size="14" fill="{INK}">{_text(_fit(row.label))}</text>')
+        for place, (part, shown, colour) in enumerate(zip(row.parts, row.shown, PARTS, strict=False)):
+            top = y + label_room + place * (bar_height + gap)
+            long = room * part / scale
+            out.append(f'<rect x="0" y="{top}" width="{long:.1f}" height="{bar_height}" fill="{colour}"/>')
+            out.append(f'<text x="{long + 6:.1f}" y="{top + 13}" font-size="13" fill="{INK}">{_text(shown)}</text>')
     out.append("</svg>")
     return "\n".join(out)

@@ -1,23 +1,29 @@
-"""The dashboard's figures (the plan's 2.6.5, tiedolla johtaminen), each one function over the decision counts.
+"""The dashboard's figures (the plan's 2.6.5, tiedolla johtaminen), each one function over the decision counts
+or, for the units' handovers and waiting times, over their worklists.
 
 A panel of the dashboard is one function here, returning its rows, and one block of
 app/web/ui/templates/reports.html that draws them as a table and (app/web/ui/reports.py)
-a chart. `figures()` gathers every panel for a period; a panel added later (waiting times
-per unit, from the worklists) is one more function, one more field of `Figures`, one block.
+a chart. `figures()` gathers every panel for a period; a panel added later is one more
+function, one more field of `Figures`, one block. The handovers and waiting times per unit were
+(`waiting_by_unit`): they read the worklists' items and the acknowledgements, not the counts.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.access.keys import Principal
+from app.models import ItemKind, WorklistItem
 from app.reports.cost_sharing import OUTSIDE_AREA, CostSharingReport, cost_sharing
 from app.reports.counted import PERIOD, summed
 from app.rules.model import CostGroup, Rules
+from app.time import FINNISH_TIME
+from app.worklists.waiting import waiting_times
 
 # How many rows the panels of "most" keep: the table beside the chart has them all.
 BUSIEST = 10
@@ -76,6 +82,23 @@ class Route:
 
 
 @dataclass(frozen=True)
+class UnitWaiting:
+    """A unit's handovers of the period, and how long the items it took in the period waited.
+
+    Handovers count by the decision's day (decided_at); waiting times by the day the unit took
+    the item (the acknowledgement's recorded_at), as app.worklists.waiting measures them: from
+    the decision to the unit taking it. A unit with no item taken has no waiting time (None).
+    """
+
+    unit: str
+    handovers_in: int
+    handovers_out: int
+    taken: int
+    median_seconds: float | None
+    p90_seconds: float | None
+
+
+@dataclass(frozen=True)
 class Figures:
     """Every panel of the dashboard for one period."""
 
@@ -85,6 +108,7 @@ class Figures:
     shares: list[MunicipalityShares]
     overrides: list[RuleOverrides]
     routes: list[Route]
+    waiting: list[UnitWaiting]
 
     @property
     def total(self) -> int:
@@ -143,6 +167,44 @@ def busiest_routes(session: Session, first: date, last: date) -> list[Route]:
     return sorted(routes, key=lambda route: (-route.decisions, route.event_type, route.handler_unit))[:BUSIEST]
 
 
+def finnish_midnights(first: date, last: date) -> tuple[datetime, datetime | None]:
+    """[first, last] in Finnish days as moments: the start of `first` and of the day after `last` (None: no end)."""
+    start = datetime.combine(first, time(), FINNISH_TIME)
+    end = None if last == date.max else datetime.combine(last + timedelta(days=1), time(), FINNISH_TIME)
+    return start, end
+
+
+def waiting_by_unit(session: Session, first: date, last: date) -> list[UnitWaiting]:
+    """Each unit's incoming and outgoing handovers decided in [first, last] and the waiting times of the
+    items it took in [first, last]: every unit with either, by its id.
+    """
+    start, end = finnish_midnights(first, last)
+    query = (
+        select(WorklistItem.unit, WorklistItem.kind, func.count())
+        .where(WorklistItem.kind.in_([ItemKind.handover_in, ItemKind.handover_out]))
+        .where(WorklistItem.decided_at >= start)
+        .group_by(WorklistItem.unit, WorklistItem.kind)
+    )
+    if end is not None:
+        query = query.where(WorklistItem.decided_at < end)
+    handed: Counter[tuple[str, str]] = Counter()
+    for unit, kind, count in session.execute(query):
+        handed[(unit, kind)] = int(count)
+    waited = {row.unit: row for row in waiting_times(session, answered_after=start, answered_before=end).units}
+    units = sorted({unit for unit, _ in handed} | set(waited))
+    return [
+        UnitWaiting(
+            unit=unit,
+            handovers_in=handed[(unit, ItemKind.handover_in)],
+            handovers_out=handed[(unit, ItemKind.handover_out)],
+            taken=waited[unit].count if unit in waited else 0,
+            median_seconds=waited[unit].median_seconds if unit in waited else None,
+            p90_seconds=waited[unit].p90_seconds if unit in waited else None,
+        )
+        for unit in units
+    ]
+
+
 def figures(
     session: Session, rules: Rules, principal: Principal, *, first: date, last: date, made_at: datetime
 ) -> Figures:
@@ -160,4 +222,5 @@ def figures(
         shares=shares_by_municipality(report),
         overrides=override_rates(session, first, last),
         routes=busiest_routes(session, first, last),
+        waiting=waiting_by_unit(session, first, last),
     )

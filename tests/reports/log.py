@@ -20,8 +20,8 @@ from app.access.keys import Principal
 from app.db import make_sessions
 from app.decisions.overrides import record_override
 from app.decisions.store import Submission, store
-from app.errors import EventInvalid
-from app.models import Decision, Override, OverrideReason, Role
+from app.errors import EventInvalid, InvalidBody
+from app.models import Acknowledgement, Decision, ItemKind, Override, OverrideReason, ReturnReason, Role, WorklistItem
 from app.rules.engine import RuleEngine
 from app.rules.events import read_event
 from app.rules.input_domain import points
@@ -29,6 +29,7 @@ from app.rules.model import Rules
 from app.rules.routing import decide, new_decision_id
 from app.schemas import DecisionOut, OverrideIn
 from app.time import FINNISH_TIME, finnish_day
+from app.worklists.items import acknowledge, return_item
 from tests.conftest import TEST_CHAIN_INFO
 
 YEAR = 2025
@@ -137,3 +138,94 @@ def counted(
             key = (row.provider if by == "unit" else row.event_type,) if by else ()
             found[(line_of(row.home, area), *key, row.cost_group)] += 1
     return found
+
+
+def staff_of(unit: str) -> Principal:
+    """A key of the unit's staff, as POST /v1/decisions/{id}/acknowledgements is called with."""
+    return Principal(key_id=0, name=f"staff-{unit}", role=Role.unit, municipality=None, unit=unit)
+
+
+def answer_items(database: Engine, *, taken: int, returned: int, seed: int = 15) -> None:
+    """Some units answer items of their worklists through the service: `taken` taken, up to `returned` returned.
+
+    The answers are recorded now, so their waiting times run from the log's days in 2025 to today;
+    the returned ones are no waiting times, and the tests see that they are not counted.
+    """
+    rng = random.Random(seed)
+    _, write = make_sessions(database, info=TEST_CHAIN_INFO)
+    with database.connect() as connection:
+        items = connection.execute(
+            select(WorklistItem.decision_id, WorklistItem.unit, WorklistItem.kind)
+            .where(WorklistItem.kind != ItemKind.returned)
+            .order_by(WorklistItem.decision_seq, WorklistItem.unit, WorklistItem.kind)
+        ).all()
+    # One answer per unit and decision, whichever of its items there: the handovers among them first.
+    pairs = list(dict.fromkeys((decision_id, unit) for decision_id, unit, _ in items))
+    handed = list(dict.fromkeys((d, u) for d, u, kind in items if kind == ItemKind.handover_in))
+    rng.shuffle(pairs)
+    chosen = list(dict.fromkeys(handed[: taken // 2] + pairs))[: taken + returned]
+    for decision_id, unit in chosen[:taken]:
+        with write() as session:
+            acknowledge(session, staff_of(unit), decision_id=decision_id, unit=unit)
+    for decision_id, unit in chosen[taken:]:
+        try:
+            with write() as session:
+                return_item(
+                    session, staff_of(unit), decision_id=decision_id, unit=unit, reason=ReturnReason.other, text=""
+                )
+        except InvalidBody:  # an outgoing handover, or the sending side itself: nothing to return
+            continue
+
+
+@dataclass(frozen=True)
+class UnitAnswers:
+    """A unit's handovers and waiting times as the tables themselves say: what the dashboard's panel shows."""
+
+    handovers_in: int = 0
+    handovers_out: int = 0
+    waits: tuple[float, ...] = ()  # seconds from the decision to the item taken, in order
+
+    @property
+    def median(self) -> float | None:
+        if not self.waits:
+            return None
+        middle = len(self.waits) // 2
+        return self.waits[middle] if len(self.waits) % 2 else (self.waits[middle - 1] + self.waits[middle]) / 2
+
+    @property
+    def p90(self) -> float | None:
+        """The nearest rank: the smallest wait that at least 90 % of the unit's waits are at most."""
+        if not self.waits:
+            return None
+        rank = next(n for n in range(1, len(self.waits) + 1) if n * 10 >= 9 * len(self.waits))
+        return self.waits[rank - 1]
+
+
+def read_answers(database: Engine, first: date, last: date) -> dict[str, UnitAnswers]:
+    """Each unit's handovers decided on the Finnish days [first, last] (worklist_items) and the waits of
+    the items it took on those days (acknowledgements, from their decision's decided_at): units with either.
+    """
+    handed: Counter[tuple[str, str]] = Counter()
+    waits: dict[str, list[float]] = {}
+    with database.connect() as connection:
+        items = connection.execute(select(WorklistItem.unit, WorklistItem.kind, WorklistItem.decided_at)).all()
+        answers = connection.execute(
+            select(Acknowledgement.unit, Acknowledgement.outcome, Acknowledgement.recorded_at, Decision.decided_at)
+            .select_from(Acknowledgement)
+            .join(Decision, Decision.decision_id == Acknowledgement.decision_id)
+        ).all()
+    for unit, kind, decided_at in items:
+        if kind in (ItemKind.handover_in, ItemKind.handover_out) and first <= finnish_day(decided_at) <= last:
+            handed[(unit, kind)] += 1
+    for unit, outcome, recorded_at, decided_at in answers:
+        if outcome == "taken" and first <= finnish_day(recorded_at) <= last:
+            waits.setdefault(unit, []).append(max(0.0, (recorded_at - decided_at).total_seconds()))
+    units = {unit for unit, _ in handed} | set(waits)
+    return {
+        unit: UnitAnswers(
+            handed[(unit, ItemKind.handover_in)],
+            handed[(unit, ItemKind.handover_out)],
+            tuple(sorted(waits.get(unit, ()))),
+        )
+        for unit in units
+    }

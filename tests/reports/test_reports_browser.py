@@ -21,8 +21,9 @@ from app.db import make_sessions
 from app.models import LoginFailure, Role, UiSession, User
 from app.reports.formats import MONTHS, NBSP
 from app.rules.model import Rules
+from app.time import today_in_finland
 from tests.conftest import TEST_CHAIN_INFO, TEST_PASSWORD, Server
-from tests.reports.log import Logged, counted
+from tests.reports.log import Logged, counted, read_answers
 from tests.web.ui.test_browser import axe_violations, log_in, screenshot
 
 pytestmark = pytest.mark.slow
@@ -83,6 +84,25 @@ def integer(text: str) -> int:
     return int(text.replace(NBSP, "").replace(",", ""))
 
 
+def hours(text: str) -> float:
+    """A waiting time in hours as the page writes it, in either language."""
+    return float(text.replace(NBSP, "").replace(",", "" if "." in text else "."))
+
+
+def unit_name(rules: Rules, unit: str, language: str) -> str:
+    """A unit by the rules' name of it in the language (its id if the rules do not know it)."""
+    known = rules.registry.units.get(unit)
+    return str(getattr(known.name, language)) if known else unit
+
+
+def labels_of(names: list[str], drawn: list[str]) -> bool:
+    """Whether a chart's labels are these names, each whole or cut with an ellipsis (the table has it whole)."""
+    return len(names) == len(drawn) and all(
+        label == name or (label.endswith("…") and name.startswith(label[:-1]))
+        for name, label in zip(names, drawn, strict=True)
+    )
+
+
 def fits(page: Page) -> bool:
     """Whether the page is no wider than its viewport: nothing to scroll sideways but the tables' own regions."""
     wide: bool = page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
@@ -138,6 +158,88 @@ class TestDashboard:
         screenshot(page, request, "reports-dashboard-en-desktop")
         assert [text for text in said if CSP_WORDS.search(text)] == []
 
+    def test_management_sees_each_units_handovers_and_waiting_times_from_the_tables(
+        self,
+        console: tuple[Page, list[str]],
+        server: Server,
+        people: dict[str, str],
+        log: list[Logged],
+        database: Engine,
+        rules: Rules,
+        request: pytest.FixtureRequest,
+    ) -> None:
+        page, said = console
+        # The log's decisions are of 2025 and some of their items were taken today (the module's log).
+        today = today_in_finland()
+        expected = read_answers(database, FIRST, today)
+        log_in(page, server, people["management"], TEST_PASSWORD)
+        page.goto(f"{server.base_url}/ui/reports?from=2025-01-01&to={today.isoformat()}")
+        expect(page.locator("#waiting-heading")).to_have_text("Asiakkuuksien siirrot ja odotusajat yksiköittäin")
+        # Between the shares and the overrides.
+        headings = page.locator("section.panel h2").evaluate_all("hs => hs.map(h => h.id)")
+        assert headings.index("waiting-heading") == headings.index("shares-heading") + 1
+        assert headings.index("overrides-heading") == headings.index("waiting-heading") + 1
+
+        units = sorted(expected)
+        rows = table(page, "#waiting-table")
+        assert page.locator("#waiting-table tbody tr").evaluate_all("rs => rs.map(r => r.dataset.unit)") == units
+        assert [row[0] for row in rows] == [unit_name(rules, unit, "fi") for unit in units]
+        for unit, (_, handed_in, handed_out, taken, median, p90) in zip(units, rows, strict=True):
+            answers = expected[unit]
+            assert (integer(handed_in), integer(handed_out), integer(taken)) == (
+                answers.handovers_in,
+                answers.handovers_out,
+                len(answers.waits),
+            )
+            if answers.waits:
+                assert answers.median is not None
+                assert answers.p90 is not None
+                assert re.fullmatch(r"[0-9\u00a0]+,[0-9]", median), "a Finnish decimal comma and spaced thousands"
+                assert hours(median) == pytest.approx(answers.median / 3600, abs=0.05)
+                assert hours(p90) == pytest.approx(answers.p90 / 3600, abs=0.05)
+            else:
+                assert (median, p90) == ("–", "–")
+
+        # The charts draw the same numbers: per unit its name, then a value after each of its bars.
+        handed = [unit for unit in units if expected[unit].handovers_in or expected[unit].handovers_out]
+        chart = page.locator("#waiting-heading ~ .panel-body svg[aria-labelledby^=handovers]")
+        expect(chart.locator("rect")).to_have_count(2 + 2 * len(handed))  # the legend's two, then two a unit
+        texts = chart.locator("text").all_text_contents()
+        assert texts[:2] == ["Saapuneet siirrot", "Lähteneet siirrot"]
+        assert labels_of([unit_name(rules, unit, "fi") for unit in handed], texts[2::3])
+        assert [integer(v) for v in texts[3::3]] == [expected[unit].handovers_in for unit in handed]
+        assert [integer(v) for v in texts[4::3]] == [expected[unit].handovers_out for unit in handed]
+        waited = [unit for unit in units if expected[unit].waits]
+        assert waited, "some items were taken"
+        chart = page.locator("#waiting-heading ~ .panel-body svg[aria-labelledby^=waiting]")
+        texts = chart.locator("text").all_text_contents()
+        assert texts[:2] == ["Mediaani", "90. persentiili"]
+        assert labels_of([unit_name(rules, unit, "fi") for unit in waited], texts[2::3])
+        medians = [expected[unit].median or 0 for unit in waited]
+        p90s = [expected[unit].p90 or 0 for unit in waited]
+        assert [hours(v) for v in texts[3::3]] == pytest.approx([m / 3600 for m in medians], abs=0.05)
+        assert [hours(v) for v in texts[4::3]] == pytest.approx([p / 3600 for p in p90s], abs=0.05)
+        # Each bar as long as its value, on one scale for the chart.
+        widths = [float(w) for w in chart.locator("rect").evaluate_all("rs => rs.map(r => r.getAttribute('width'))")]
+        longest = max(p90s)
+        assert widths[2::2] == pytest.approx([350 * m / longest for m in medians], abs=0.1)
+        assert widths[3::2] == pytest.approx([350 * p / longest for p in p90s], abs=0.1)
+        assert axe_violations(page) == []
+        assert fits(page)
+        screenshot(page, request, "reports-dashboard-waiting-fi-desktop")
+
+        page.locator("#language-switch").click()
+        expect(page.locator("#waiting-heading")).to_have_text("Handovers and waiting times by unit")
+        rows = table(page, "#waiting-table")
+        assert [row[0] for row in rows] == [unit_name(rules, unit, "en") for unit in units]
+        assert [integer(row[3]) for row in rows] == [len(expected[unit].waits) for unit in units]
+        for unit, row in zip(units, rows, strict=True):
+            if expected[unit].waits:
+                assert hours(row[4]) == pytest.approx((expected[unit].median or 0) / 3600, abs=0.05)
+        assert axe_violations(page) == []
+        screenshot(page, request, "reports-dashboard-waiting-en-desktop")
+        assert [text for text in said if CSP_WORDS.search(text)] == []
+
     @pytest.mark.parametrize("language", ["fi", "en"])
     def test_the_reports_fit_a_phone_in_each_language(
         self,
@@ -154,8 +256,13 @@ class TestDashboard:
             log_in(page, server, people["management"], TEST_PASSWORD)
             if language == "en":
                 page.locator("#language-switch").click()
-            for path, name in (("/ui/reports", "dashboard"), ("/ui/reports/cost-sharing", "cost-sharing")):
-                page.goto(f"{server.base_url}{path}?{YEAR}")
+            # The dashboard up to today: the waiting panel has the items taken today in its charts too.
+            up_to_today = f"from=2025-01-01&to={today_in_finland().isoformat()}"
+            for path, name, period in (
+                ("/ui/reports", "dashboard", up_to_today),
+                ("/ui/reports/cost-sharing", "cost-sharing", YEAR),
+            ):
+                page.goto(f"{server.base_url}{path}?{period}")
                 assert fits(page)
                 assert axe_violations(page) == []
                 screenshot(page, request, f"reports-{name}-{language}-phone")

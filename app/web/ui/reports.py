@@ -69,9 +69,25 @@ def _charts(t: Translator, language: str, found: Figures) -> dict[str, Markup]:
         charts.Bar(f"{t.event_type(r.event_type)} → {t.unit(r.handler_unit)}", r.decisions, count(r.decisions))
         for r in found.routes
     ]
+    handovers = [
+        charts.GroupedBar(
+            t.unit(row.unit), (row.handovers_in, row.handovers_out), (count(row.handovers_in), count(row.handovers_out))
+        )
+        for row in found.waiting
+        if row.handovers_in or row.handovers_out
+    ]
+    waited = [
+        charts.GroupedBar(
+            t.unit(row.unit),
+            (row.median_seconds / 3600, row.p90_seconds / 3600),
+            (hours(row.median_seconds, language), hours(row.p90_seconds, language)),
+        )
+        for row in found.waiting
+        if row.median_seconds is not None and row.p90_seconds is not None
+    ]
     legend = [t("reports.dashboard.local"), t("reports.dashboard.central"), t("reports.dashboard.external")]
     see_table = t("reports.dashboard.see_table")
-    return {
+    drawn = {
         "volumes": Markup(
             charts.columns(volumes, chart_id="volumes", title=t("reports.dashboard.volumes"), description=see_table)
         ),
@@ -87,6 +103,25 @@ def _charts(t: Translator, language: str, found: Figures) -> dict[str, Markup]:
             charts.bars(routes, chart_id="routes", title=t("reports.dashboard.routes"), description=see_table)
         ),
     }
+    # The waiting panel's two charts, each only where it has a bar: a period may have handovers and nothing taken.
+    if handovers:
+        in_and_out = [t("reports.dashboard.waiting_in"), t("reports.dashboard.waiting_out")]
+        title = t("reports.dashboard.waiting_handovers")
+        drawn["handovers"] = Markup(
+            charts.grouped(handovers, in_and_out, chart_id="handovers", title=title, description=see_table)
+        )
+    if waited:
+        median_and_p90 = [t("reports.dashboard.waiting_median_legend"), t("reports.dashboard.waiting_p90_legend")]
+        title = t("reports.dashboard.waiting_times")
+        drawn["waiting"] = Markup(
+            charts.grouped(waited, median_and_p90, chart_id="waiting", title=title, description=see_table)
+        )
+    return drawn
+
+
+def hours(seconds: float | None, language: str) -> str:
+    """A waiting time in hours with one decimal, as the language writes it; a dash where there is none."""
+    return "–" if seconds is None else formats.number(seconds / 3600, language, 1)
 
 
 def _formatting(language: str) -> dict[str, Any]:
@@ -96,6 +131,7 @@ def _formatting(language: str) -> dict[str, Any]:
         "percent": lambda share, decimals=1: formats.percent(share, language, decimals),
         "day": lambda value: formats.day(value, language),
         "month": lambda value: formats.month(value, language),
+        "hours": lambda seconds: hours(seconds, language),
     }
 
 
@@ -109,7 +145,8 @@ def dashboard(
     first_day: Annotated[str | None, Query(alias="from")] = None,
     last_day: Annotated[str | None, Query(alias="to")] = None,
 ) -> Response:
-    """Volumes by month, the local and central shares per municipality, override rates and the busiest routes."""
+    """Volumes by month, the local and central shares per municipality, handovers and waiting times per unit,
+    override rates and the busiest routes."""
     t = Translator(language, rules.registry)
     errors: dict[str, str] = {}
     first, last, fields = _period(t, first_day, last_day, errors)
