@@ -28,6 +28,7 @@ import pytest
 import uvicorn
 from alembic import command
 from alembic.config import Config
+from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 from sqlalchemy import Connection, create_engine, text
 
 from app.access.keys import create_key
@@ -328,3 +329,39 @@ def chain_verifies(database_url: str) -> tuple[bool, int, str]:
         result = verification.verify(session)
     engine.dispose()
     return result.intact, result.links, result.summary()
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+# The browser, for every browser test of the suite: one Playwright and one Chromium for the whole run.
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Playwright]:
+    with sync_playwright() as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium with apt")
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    yield browser
+    browser.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="fi-FI")
+    yield context.new_page()
+    context.close()

@@ -12,7 +12,6 @@ from app.rules.engine import RuleEngine
 from app.rules.model import Rules
 from tests.conftest import empty_the_log
 from tests.reports.log import Logged, answer_items, read_log, write_log
-from tests.web.ui.test_browser import browser, page, playwright  # noqa: F401 - the browser fixtures, by name
 
 
 @pytest.fixture(scope="module")

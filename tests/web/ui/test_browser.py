@@ -22,17 +22,6 @@ from app.config import REPOSITORY
 from tests.conftest import KeyMaker, Server, UserMaker, count_rows
 from tests.web.api.test_events import IDENTITY_CODE, oeo_start
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SCREENSHOTS = REPOSITORY / "test-output" / "screenshots"
 # The plan's own words for 2.2.3 a, as rules/plan_sections.yaml has them.
 PLAN_2_2_3_A = "OEO:n aikana työnhakija-asiakas siirretään keskitetyn palvelun asiantuntijan asiakkuuteen."
