@@ -23,6 +23,7 @@ from app.models import (
 from app.rules.model import Registry
 from app.rules.routing import new_decision_id
 from app.schemas import OverrideIn
+from app.webhooks.outbox import announce, override_announcement
 
 
 def record_override(
@@ -60,6 +61,7 @@ def record_override(
     session.flush()
     link = chain.append(session, kind=RecordKind.override, record=chain.record_of(RecordKind.override, row))
     count_first_override(session, decision)
+    announce(session, [override_announcement(row, decision)])
     return row, link["seq"]
 
 

@@ -23,6 +23,7 @@ from app.models import (
 )
 from app.rules.events import ValidEvent
 from app.schemas import DecisionOut, EventIn
+from app.webhooks.outbox import announce, decision_announcements
 
 
 def request_fingerprint(body: EventIn, pseudonym: str) -> str:
@@ -151,6 +152,7 @@ def store(session: Session, submissions: Sequence[Submission]) -> list[Stored]:
     new = [{**r, "seq": inserted[r["decision_id"]]} for r in rows if r["decision_id"] in inserted]
     chain.append_many(session, kind=RecordKind.decision, records=new)
     count_new(session, new)
+    announce(session, decision_announcements(new))
     taken = [key for key, s in first_here.items() if s.decision.decision_id not in inserted]
     earlier = _first_stored(session, taken) if taken else {}
     outcomes: list[Stored] = []
