@@ -20,12 +20,13 @@ from app.db import make_engine, make_sessions, refresh_sqlite_statistics
 from app.decisions.writer import DecisionWriter
 from app.rules.engine import RuleEngine
 from app.rules.loader import load_rules
-from app.web.api import audit, decisions, events, operations, registry
+from app.web.api import audit, decisions, events, operations, registry, webhooks
 from app.web.deps import Services
 from app.web.docs import install_docs
 from app.web.middleware import BodyLimit, RulesetHeader
 from app.web.problems import document_problem_media_type, install_error_handlers
 from app.web.ui.site import install_ui
+from app.webhooks.delivery import Deliverer
 
 API_DESCRIPTION = (
     "Routes jobseeker and employer events of the Oulu employment area by its plan for "
@@ -81,10 +82,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             session_secret=settings.resolve_session_secret(),
             login_throttle=LoginThrottle(delay=settings.login_delay_seconds),
         )
+        # Every worker delivers webhooks: they share the outbox through the database.
+        deliverer = Deliverer(read_sessions, write_sessions, settings)
         _settle_garbage_collector()
         try:
             yield
         finally:
+            deliverer.close()
             services: Services = app.state.services
             app.state.services = None
             services.writer.close()
@@ -100,7 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.services = None  # until the lifespan opens them
     install_error_handlers(app)
     # In this order, the order of /openapi.json's paths.
-    for endpoints in (events, decisions, audit, registry):
+    for endpoints in (events, decisions, audit, registry, webhooks):
         app.include_router(endpoints.router)
     app.include_router(operations.router)
     install_ui(app)
