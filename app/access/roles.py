@@ -18,8 +18,10 @@ ROUTE_IN_UI: Roles = (Role.coach,)
 OVERRIDE: Roles = (Role.coach, Role.admin)
 # The audit chain, decisions' links, the access log, rule-set diffs, the log search and its export.
 AUDIT: Roles = (Role.auditor, Role.admin)
-# API keys and UI accounts.
+# API keys, UI accounts and webhook subscriptions (their secrets, their delivery log).
 ADMINISTER: Roles = (Role.admin,)
+# GET /metrics: the operator's view of the service (an admin key; or REITTI_METRICS_TOKEN for a scraper).
+METRICS: Roles = (Role.admin,)
 # People: their reads of decisions go into the access log (integrations reading what they posted do not,
 # but for LOGGED_FOR_EVERYONE).
 LOGGED_READERS: frozenset[Role] = frozenset({Role.coach, Role.auditor, Role.admin})
