@@ -28,6 +28,11 @@ EVERYONE = dict.fromkeys(CALLERS, 200)
 ANY_KEY = {**EVERYONE, "nobody": 401}
 PEOPLE_WHO_AUDIT = {**dict.fromkeys(CALLERS, 403), "nobody": 401, "auditor": 200, "admin": 200}
 IN_SCOPE = {**ANY_KEY, "other_client": 404, "other_coach": 404}
+ADMINS = {**dict.fromkeys(CALLERS, 403), "nobody": 401, "admin": 200}
+# A subscription that does not exist and one refused at its URL: past the role check, 404 and 422,
+# and no subscription is left behind to send the rest of the suite's decisions anywhere.
+ADMINS_NOT_FOUND = {**ADMINS, "admin": 404}
+NO_WEBHOOK = "999999999"
 
 MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("get", "/healthz"): EVERYONE,
@@ -61,6 +66,16 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     # Versions that do not exist, so that no one walks the whole domain here: past the
     # role check the answer is 404 (the diff itself has its own test).
     ("get", "/v1/rulesets/{before}/diff/{after}"): {**PEOPLE_WHO_AUDIT, "auditor": 404, "admin": 404},
+    ("get", "/v1/webhooks"): ADMINS,
+    ("post", "/v1/webhooks"): {**ADMINS, "admin": 422},
+    ("get", "/v1/webhooks/{webhook_id}"): ADMINS_NOT_FOUND,
+    ("delete", "/v1/webhooks/{webhook_id}"): ADMINS_NOT_FOUND,
+    ("post", "/v1/webhooks/{webhook_id}/disable"): ADMINS_NOT_FOUND,
+    ("post", "/v1/webhooks/{webhook_id}/enable"): ADMINS_NOT_FOUND,
+    ("post", "/v1/webhooks/{webhook_id}/rotate"): ADMINS_NOT_FOUND,
+    ("get", "/v1/webhooks/{webhook_id}/deliveries"): ADMINS_NOT_FOUND,
+    ("post", "/v1/webhooks/{webhook_id}/redeliver"): ADMINS_NOT_FOUND,
+    ("post", "/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver"): ADMINS_NOT_FOUND,
 }
 
 
@@ -70,6 +85,8 @@ def _body(method: str, path: str, caller: str) -> dict[str, Any] | None:
         return oeo_start(f"matrix-{caller}")
     if (method, path) == ("post", "/v1/decisions/{decision_id}/overrides"):
         return {"customership": "local-244", "reason": "customer_request"}
+    if (method, path) == ("post", "/v1/webhooks"):
+        return {"url": "https://10.0.0.1/hook"}
     return None
 
 
@@ -90,6 +107,7 @@ def test_every_operation_answers_each_role_as_the_matrix_says(api: httpx.Client,
     wrong = []
     for (method, path), expected in sorted(MATRIX.items()):
         url = path.replace("{decision_id}", decision["decision_id"])
+        url = url.replace("{webhook_id}", NO_WEBHOOK).replace("{delivery_id}", NO_WEBHOOK)
         for caller in CALLERS:
             response = api.request(method, url, json=_body(method, path, caller), headers=callers[caller])
             if response.status_code != expected[caller]:
@@ -130,6 +148,10 @@ UI_MATRIX: dict[tuple[str, str], dict[str, int]] = {
         "admin": 303,
     },  # fmt: skip
     ("get", "/ui/admin"): {**UI_COACHES, "coach": 403, "other_coach": 403, "admin": 200},
+    ("get", "/ui/admin/webhooks"): {**UI_COACHES, "coach": 403, "other_coach": 403, "admin": 200},
+    # Refused at its URL (no subscription is left behind), and an action on one that does not exist.
+    ("post", "/ui/admin/webhooks"): {**UI_COACHES, "coach": 403, "other_coach": 403, "admin": 422},
+    ("post", "/ui/admin/webhooks/{webhook_id}"): {**UI_COACHES, "coach": 403, "other_coach": 403, "admin": 404},
     # As GET /v1/decisions/{id}/link, /v1/audit/verify, /checkpoints and /access: auditors and admins.
     # GET /v1/decisions lets everyone search within scope; the UI's log search and export are the
     # auditor's pages (coaches have /ui/decisions).
@@ -184,6 +206,10 @@ def _ui_form(method: str, path: str, caller: str, users: dict[str, tuple[str, st
         return {"customership": "local-244", "reason": "customer_request"}
     if path in ("/ui/audit/decisions", "/ui/audit/export"):
         return {"customer_id": IDENTITY_CODE}
+    if path == "/ui/admin/webhooks":
+        return {"url": "https://10.0.0.1/hook"}
+    if path == "/ui/admin/webhooks/{webhook_id}":
+        return {"action": "disable"}
     return {}
 
 
@@ -217,7 +243,7 @@ def _ui_answers(callers: dict[str, Visitor], users: dict[str, tuple[str, str]], 
     assert UI_MATRIX.keys() - operations == set(), "rows of the matrix for UI routes the app does not have"
     wrong = []
     for method, path in sorted(UI_MATRIX, key=lambda operation: operation[1] == "/ui/logout"):
-        url = path.replace("{decision_id}", decision_id).replace("{language}", "en")
+        url = path.replace("{decision_id}", decision_id).replace("{language}", "en").replace("{webhook_id}", NO_WEBHOOK)
         for caller, visitor in callers.items():
             form = None
             if method == "post":

@@ -23,7 +23,7 @@ from app.web.deps import services
 from app.web.middleware import SecurityHeaders
 from app.web.problems import allowed_methods
 from app.web.request_log import loggable_path
-from app.web.ui import admin, audit, decisions, login, route
+from app.web.ui import admin, audit, decisions, login, route, webhooks
 from app.web.ui.auth import CsrfRefused, LoginRequired, current_user
 from app.web.ui.i18n import DEFAULT_LANGUAGE, catalogue
 from app.web.ui.render import HERE, here, redirect, render
@@ -89,7 +89,7 @@ def _html_for_ui(api_handler: Handler) -> Handler:
 
 def install_ui(app: FastAPI) -> None:
     """Add the UI to the app: its pages, static files, headers and HTML errors; / goes to /ui."""
-    for pages in (login, route, decisions, admin, audit):
+    for pages in (login, route, decisions, admin, webhooks, audit):
         app.include_router(pages.router)
     app.mount("/ui/static", StaticFiles(directory=HERE / "static"), name="ui-static")
     app.add_api_route("/", lambda: redirect("/ui"), include_in_schema=False)
