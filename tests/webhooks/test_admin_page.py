@@ -44,7 +44,7 @@ def admin_user(webhook_database: str) -> Iterator[str]:
 
 
 def test_the_admin_subscribes_a_receiver_and_reads_its_delivery_log_in_both_languages(
-    page: Page,
+    page: Page,  # noqa: F811 - the fixture imported above
     webhook_server: Server,
     hooks_api: httpx.Client,
     hook_keys: dict[str, dict[str, str]],
