@@ -149,3 +149,19 @@ def by_state(session: Session) -> dict[str, int]:
     for state, count in session.execute(select(WebhookDelivery.state, func.count()).group_by(WebhookDelivery.state)):
         counts[state] = int(count)
     return counts
+
+
+def by_subscription(session: Session) -> dict[int, tuple[int, int]]:
+    """Each subscription's pending and dead messages."""
+    found: dict[int, tuple[int, int]] = {}
+    query = (
+        select(WebhookDelivery.subscription_id, WebhookDelivery.state, func.count())
+        .where(WebhookDelivery.state != DeliveryState.delivered.value)
+        .group_by(WebhookDelivery.subscription_id, WebhookDelivery.state)
+    )
+    for subscription_id, state, count in session.execute(query):
+        pending, dead = found.get(subscription_id, (0, 0))
+        found[subscription_id] = (
+            (pending + count, dead) if state == DeliveryState.pending.value else (pending, dead + count)
+        )
+    return found
