@@ -81,6 +81,8 @@ class Settings:
     webhook_timeout_seconds: float = WEBHOOK_TIMEOUT_SECONDS
     # How often an idle delivery worker looks for due messages.
     webhook_poll_seconds: float = 1.0
+    # A bearer token that reads GET /metrics alone (for a scraper); admins' keys read it too.
+    metrics_token: str | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -106,6 +108,7 @@ class Settings:
             ),
             webhook_timeout_seconds=_positive(env, "REITTI_WEBHOOK_TIMEOUT", WEBHOOK_TIMEOUT_SECONDS, float),
             webhook_poll_seconds=_positive(env, "REITTI_WEBHOOK_POLL_SECONDS", 1.0, float),
+            metrics_token=env.get("REITTI_METRICS_TOKEN") or None,
         )
 
     def sqlite_path(self) -> Path | None:

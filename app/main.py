@@ -23,6 +23,7 @@ from app.rules.loader import load_rules
 from app.web.api import audit, decisions, events, operations, registry, webhooks
 from app.web.deps import Services
 from app.web.docs import install_docs
+from app.web.metrics import CountRequests, Metrics
 from app.web.middleware import BodyLimit, RulesetHeader
 from app.web.problems import document_problem_media_type, install_error_handlers
 from app.web.ui.site import install_ui
@@ -63,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         refresh_sqlite_statistics(database)
         chain_keys = ChainKeys.from_settings(settings)
         read_sessions, write_sessions = make_sessions(database, info=session_info(chain_keys))
+        metrics.watch(read_sessions)
         checkpoint_key = settings.resolve_checkpoint_key()
         kept = settings.checkpoint_dir
         checkpointer = (
@@ -102,6 +104,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Reitti", version="1", description=API_DESCRIPTION, lifespan=lifespan, docs_url=None, redoc_url=None
     )
     app.state.services = None  # until the lifespan opens them
+    metrics = Metrics()
+    app.state.metrics = metrics
     install_error_handlers(app)
     # In this order, the order of /openapi.json's paths.
     for endpoints in (events, decisions, audit, registry, webhooks):
@@ -113,6 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     audit.document_checkpoint_as_one_parameter(app)
     app.add_middleware(RulesetHeader, fastapi_app=app)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(CountRequests, metrics=metrics)  # outermost: a 413 is counted too
     return app
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -76,6 +77,14 @@ def _principal(request: Request, authorization: Annotated[str | None, Header()] 
     # A bare connection, not a session: this runs before every API call.
     with services(request).database.connect() as connection:
         return authenticate(connection, authorization)
+
+
+def _metrics_reader(request: Request, authorization: Annotated[str | None, Header()] = None) -> None:
+    """A scraper with REITTI_METRICS_TOKEN, or a key whose role may read metrics (roles.METRICS)."""
+    token = services(request).settings.metrics_token
+    if token and authorization and hmac.compare_digest(authorization.encode(), f"Bearer {token}".encode()):
+        return
+    _principal(request, authorization).require(*roles.METRICS)
 
 
 def _key_lives(request: Request, key_id: int) -> bool:
@@ -201,3 +210,4 @@ ReaderDep = Annotated[Reader, Depends(Reading())]
 AuditReaderDep = Annotated[Reader, Depends(Reading(roles.AUDIT))]
 OverriderDep = Annotated[Principal, Depends(Authorized(roles.OVERRIDE))]
 AdministratorDep = Annotated[Principal, Depends(Authorized(roles.ADMINISTER))]
+MetricsReaderDep = Annotated[None, Depends(_metrics_reader)]

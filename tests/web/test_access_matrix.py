@@ -66,6 +66,7 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     # Versions that do not exist, so that no one walks the whole domain here: past the
     # role check the answer is 404 (the diff itself has its own test).
     ("get", "/v1/rulesets/{before}/diff/{after}"): {**PEOPLE_WHO_AUDIT, "auditor": 404, "admin": 404},
+    ("get", "/metrics"): ADMINS,
     ("get", "/v1/webhooks"): ADMINS,
     ("post", "/v1/webhooks"): {**ADMINS, "admin": 422},
     ("get", "/v1/webhooks/{webhook_id}"): ADMINS_NOT_FOUND,
