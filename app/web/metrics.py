@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -61,7 +62,11 @@ class DatabaseCollector(Collector):
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
 
-    def collect(self) -> Iterator[Metric]:
+    def describe(self) -> Iterator[Metric]:
+        """The families without their values: registering must not ask the database, which may be away."""
+        yield from self._families()
+
+    def _families(self) -> tuple[GaugeMetricFamily, GaugeMetricFamily, GaugeMetricFamily, GaugeMetricFamily]:
         decisions = GaugeMetricFamily(
             "reitti_decisions", "Decisions in the log, by rule set (from the decision counts).", labels=["ruleset"]
         )
@@ -72,6 +77,21 @@ class DatabaseCollector(Collector):
         outcomes = GaugeMetricFamily(
             "reitti_webhook_messages", "Webhook messages by outcome: pending, delivered, dead.", labels=["state"]
         )
+        return decisions, backlog, oldest, outcomes
+
+    def collect(self) -> Iterator[Metric]:
+        decisions, backlog, oldest, outcomes = self._families()
+        try:
+            waiting, since, states = self._read(decisions)
+        except OperationalError:  # the database is away: /readyz says so; the request counts still answer
+            return
+        backlog.add_metric([], float(waiting))
+        oldest.add_metric([], (datetime.now(UTC) - since).total_seconds() if since else 0.0)
+        for state, count in states.items():
+            outcomes.add_metric([state], float(count))
+        yield from (decisions, backlog, oldest, outcomes)
+
+    def _read(self, decisions: GaugeMetricFamily) -> tuple[int, datetime | None, dict[str, int]]:
         with self._sessions() as session:
             query = select(DecisionMonthCount.ruleset_version, func.sum(DecisionMonthCount.decisions)).group_by(
                 DecisionMonthCount.ruleset_version
@@ -79,11 +99,7 @@ class DatabaseCollector(Collector):
             for ruleset, count in session.execute(query):
                 decisions.add_metric([ruleset], float(count or 0))
             waiting, since = subscriptions.backlog(session)
-            for state, count in subscriptions.by_state(session).items():
-                outcomes.add_metric([state], float(count))
-        backlog.add_metric([], float(waiting))
-        oldest.add_metric([], (datetime.now(UTC) - since).total_seconds() if since else 0.0)
-        yield from (decisions, backlog, oldest, outcomes)
+            return waiting, since, subscriptions.by_state(session)
 
 
 class CountRequests:

@@ -12,7 +12,7 @@ from app.schemas import DecisionOut, EventIn
 from app.web.api import EVERY_OPERATION
 from app.web.api.decisions import stamp_ruleset
 from app.web.api.schemas import problem_responses
-from app.web.deps import EngineDep, EventPosterDep, RulesDep, services
+from app.web.deps import EngineDep, EventPosterDep, RulesDep, XRoadDep, services
 
 router = APIRouter(responses=EVERY_OPERATION)
 
@@ -33,6 +33,7 @@ async def post_event(
     principal: EventPosterDep,
     rules: RulesDep,
     engine: EngineDep,
+    x_road: XRoadDep,
 ) -> DecisionOut:
     """Route an event: the decision the plan prescribes, stored once per (client, event_id)."""
     # The busiest path stays on the event loop until it stores: the key is remembered
@@ -48,6 +49,7 @@ async def post_event(
         engine=engine,
         pseudonym_key=opened.pseudonym_key,
         future_tolerance=timedelta(seconds=opened.settings.future_tolerance_seconds),
+        x_road=x_road,
     )
     intake.check_scope(principal, submission)  # the UI's rule too; an integration sees what it posts
     stored = await services(request).writer.store(submission, key_id=principal.key_id)
