@@ -255,17 +255,28 @@ class Deliverer:
                     for o in outcomes
                 ],
             )
+            delivered = [o.claimed.delivery_id for o in outcomes if o.delivered]
+            if delivered:  # the common case, one statement for the batch
+                session.execute(
+                    update(WebhookDelivery)
+                    .where(WebhookDelivery.id.in_(delivered), WebhookDelivery.state == DeliveryState.pending.value)
+                    .values(state=DeliveryState.delivered.value, finished_at=now)
+                    .execution_options(synchronize_session=False)
+                )
             for outcome in outcomes:
-                settle(session, outcome, self._schedule, now)
+                if not outcome.delivered:
+                    settle(session, outcome, self._schedule, now)
 
 
 def settle(session: Session, outcome: Outcome, schedule: Sequence[float], now: datetime) -> None:
-    """Move a message on after an attempt; a 410 disables its subscription (its other messages wait)."""
+    """Move a message on after an attempt that failed: due again later, or dead.
+
+    A 410 disables its subscription (its other messages wait until it is enabled again).
+    """
     message = outcome.claimed
     pending = (WebhookDelivery.id == message.delivery_id) & (WebhookDelivery.state == DeliveryState.pending.value)
-    if outcome.delivered:
-        values: dict[str, Any] = {"state": DeliveryState.delivered.value, "finished_at": now}
-    elif outcome.status_code == 410:
+    values: dict[str, Any]
+    if outcome.status_code == 410:
         session.execute(
             update(WebhookSubscription)
             .where(WebhookSubscription.id == message.subscription_id, WebhookSubscription.disabled_at.is_(None))
