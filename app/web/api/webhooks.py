@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from app.models import DeliveryState, WebhookSubscription
 from app.schemas import WebhookIn
@@ -22,6 +22,8 @@ from app.webhooks import subscriptions
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], responses=EVERY_OPERATION)
 NOT_FOUND = problem_responses(404)
+# Ids as the database holds them: a bigger number is a 422 naming it, never an overflow there.
+Id = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
 def webhook_out(row: WebhookSubscription) -> WebhookOut:
@@ -75,27 +77,27 @@ def list_webhooks(principal: AdministratorDep, session: ReadSessionDep) -> list[
 
 
 @router.get("/{webhook_id}", responses=NOT_FOUND)
-def get_webhook(webhook_id: int, principal: AdministratorDep, session: ReadSessionDep) -> WebhookOut:
+def get_webhook(webhook_id: Id, principal: AdministratorDep, session: ReadSessionDep) -> WebhookOut:
     """One subscription."""
     return webhook_out(subscriptions.get(session, webhook_id))
 
 
 @router.delete("/{webhook_id}", status_code=204, responses=NOT_FOUND)
-def delete_webhook(webhook_id: int, principal: AdministratorDep, transaction: WriteTransactionDep) -> None:
+def delete_webhook(webhook_id: Id, principal: AdministratorDep, transaction: WriteTransactionDep) -> None:
     """Remove a subscription, its messages and their log."""
     with transaction() as session:
         subscriptions.remove(session, webhook_id)
 
 
 @router.post("/{webhook_id}/disable", responses=NOT_FOUND)
-def disable_webhook(webhook_id: int, principal: AdministratorDep, transaction: WriteTransactionDep) -> WebhookOut:
+def disable_webhook(webhook_id: Id, principal: AdministratorDep, transaction: WriteTransactionDep) -> WebhookOut:
     """Stop sending: its waiting messages wait, and no new ones are written for it meanwhile."""
     with transaction() as session:
         return webhook_out(subscriptions.set_enabled(session, webhook_id, enabled=False))
 
 
 @router.post("/{webhook_id}/enable", responses=NOT_FOUND)
-def enable_webhook(webhook_id: int, principal: AdministratorDep, transaction: WriteTransactionDep) -> WebhookOut:
+def enable_webhook(webhook_id: Id, principal: AdministratorDep, transaction: WriteTransactionDep) -> WebhookOut:
     """Send again, also after a 410 disabled it."""
     with transaction() as session:
         return webhook_out(subscriptions.set_enabled(session, webhook_id, enabled=True))
@@ -103,7 +105,7 @@ def enable_webhook(webhook_id: int, principal: AdministratorDep, transaction: Wr
 
 @router.post("/{webhook_id}/rotate", responses=NOT_FOUND)
 def rotate_webhook_secret(
-    webhook_id: int, principal: AdministratorDep, transaction: WriteTransactionDep
+    webhook_id: Id, principal: AdministratorDep, transaction: WriteTransactionDep
 ) -> WebhookSecretOut:
     """A new secret, shown only now; the previous one signs too for 24 hours."""
     with transaction() as session:
@@ -112,7 +114,7 @@ def rotate_webhook_secret(
 
 @router.get("/{webhook_id}/deliveries", responses=NOT_FOUND)
 def list_deliveries(
-    webhook_id: int,
+    webhook_id: Id,
     principal: AdministratorDep,
     session: ReadSessionDep,
     state: DeliveryState | None = None,
@@ -138,7 +140,7 @@ def list_deliveries(
 
 
 @router.post("/{webhook_id}/redeliver", responses=NOT_FOUND)
-def redeliver_dead(webhook_id: int, principal: AdministratorDep, transaction: WriteTransactionDep) -> RedeliveredOut:
+def redeliver_dead(webhook_id: Id, principal: AdministratorDep, transaction: WriteTransactionDep) -> RedeliveredOut:
     """Send every dead message of the subscription again, from the start of the schedule."""
     with transaction() as session:
         return RedeliveredOut(redelivered=subscriptions.redeliver(session, webhook_id))
@@ -146,7 +148,7 @@ def redeliver_dead(webhook_id: int, principal: AdministratorDep, transaction: Wr
 
 @router.post("/{webhook_id}/deliveries/{delivery_id}/redeliver", responses=NOT_FOUND)
 def redeliver_one(
-    webhook_id: int, delivery_id: int, principal: AdministratorDep, transaction: WriteTransactionDep
+    webhook_id: Id, delivery_id: Id, principal: AdministratorDep, transaction: WriteTransactionDep
 ) -> RedeliveredOut:
     """Send one dead message again, from the start of the schedule."""
     with transaction() as session:

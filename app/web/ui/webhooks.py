@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Path, Request, Response
 from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
@@ -124,7 +124,7 @@ ACTIONS = ("disable", "enable", "rotate", "remove", "redeliver")
 @router.post("/admin/webhooks/{webhook_id}")
 def change_webhook(
     request: Request,
-    webhook_id: int,
+    webhook_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
     form: FormDep,
     user: AdminDep,
     session: ReadSessionDep,
@@ -145,9 +145,10 @@ def change_webhook(
         elif action == "remove":
             subscriptions.remove(writing, webhook_id)
         else:
-            delivery = form.get("delivery", "")
-            one = int(delivery) if delivery.isdigit() else None
-            subscriptions.redeliver(writing, webhook_id, delivery_id=one)
+            delivery = form.get("delivery", "")  # none: every dead message of the subscription
+            if delivery and not (delivery.isdigit() and len(delivery) < 19):
+                raise NotFound("No such message.")
+            subscriptions.redeliver(writing, webhook_id, delivery_id=int(delivery) if delivery else None)
     if rotated is not None:
         return _page(request, session, user, secret=(rotated.id, rotated.secret))
     return redirect(f"/ui/admin/webhooks?done={action}")
