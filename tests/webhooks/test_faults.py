@@ -143,14 +143,14 @@ def test_two_workers_on_postgresql_share_the_outbox_and_send_each_message_once(
     running = Workers(database_url, workers=2, **WORKER_ENV)
     try:
         subscribe(running.base_url, made["admin"], receiver.url)
-        assert set(post_many(running.base_url, made["integration"], "shared", 300)) == {201}
+        assert set(post_many(running.base_url, made["integration"], "shared", 150)) == {201}
         decisions = committed_decisions(database_url)
-        receiver.wait_for(lambda: len(receiver.delivered()) >= 300, timeout=60)
+        receiver.wait_for(lambda: len(receiver.delivered()) >= 150, timeout=60)
         time.sleep(0.5)
     finally:
         running.close()
     assert_announced_exactly(receiver, decisions)
-    assert len(receiver.received) == 300  # no failure, so no repeat at all
+    assert len(receiver.received) == 150  # no failure, so no repeat at all
 
 
 def test_the_database_gone_for_a_while_loses_no_announcement_and_announces_nothing_uncommitted(
