@@ -38,6 +38,8 @@ log = logging.getLogger("reitti")
 # Messages claimed at once, and sent side by side: a slow receiver holds up one sender, not all.
 CLAIM_BATCH = 32
 SENDERS = 8
+# An answer's body is read this far and no further: a receiver cannot make the sender hold gigabytes.
+MAX_ANSWER_BYTES = 64 * 1024
 # A Retry-After longer than a day is taken as a day.
 LONGEST_RETRY_AFTER = 86_400.0
 
@@ -225,6 +227,12 @@ class Deliverer:
             }
             with client.stream("POST", message.url, content=body, headers=headers) as response:
                 status_code = response.status_code
+                # Read what little an answer holds, so that its connection serves the next message.
+                read = 0
+                for chunk in response.iter_raw():
+                    read += len(chunk)
+                    if read > MAX_ANSWER_BYTES:
+                        break
                 if not 200 <= status_code < 300:
                     retry_after = retry_after_seconds(response.headers.get("retry-after"), datetime.now(UTC))
         except UnsafeUrl as unsafe:
