@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -31,11 +34,26 @@ from sqlalchemy import func, insert, select
 from app.config import REPOSITORY
 from app.db import make_engine
 from app.models import DeliveryState, WebhookDelivery
-from bench.http import Run, cpu_seconds, fresh_database, serving, wrk
+from bench.http import _ADMIN, POSTGRES, Run, cpu_seconds, serving, wrk
 
-# Not bench/http.py's ports: the benchmarks may run side by side.
-PORT = 8768
+# Not bench/http.py's port nor its database: the benchmarks may run side by side.
+PORT = 8769
 BASE = f"http://127.0.0.1:{PORT}"
+BENCH_DATABASE = "reitti_bench_webhooks"
+
+
+@contextmanager
+def fresh_database(kind: str, folder: Path) -> Iterator[str]:
+    """The URL of an empty database of `kind` of this benchmark's own; a PostgreSQL one is dropped afterwards."""
+    if kind == "sqlite":
+        yield f"sqlite:///{folder / 'bench.db'}"
+        return
+    admin = [sys.executable, "-c", _ADMIN, POSTGRES + "/postgres", BENCH_DATABASE]
+    subprocess.run(admin, check=True)
+    try:
+        yield f"{POSTGRES}/{BENCH_DATABASE}"
+    finally:
+        subprocess.run([*admin, "--drop"], check=True)
 
 
 class Receiver:
@@ -108,8 +126,6 @@ def fill_backlog(database_url: str, subscription_id: int, count: int) -> None:
 
 
 def admin_key(database_url: str) -> str:
-    import subprocess
-
     env = {**os.environ, "REITTI_DATABASE_URL": database_url}
     made = subprocess.run(
         [sys.executable, "-m", "app.cli", "keys", "create", "--role", "admin", "--name", "bench-admin"],
