@@ -19,6 +19,10 @@ DEFAULT_DATABASE_URL = f"sqlite:///{REPOSITORY / 'var' / 'reitti.db'}"
 MAX_BODY_BYTES = 64 * 1024
 # How far ahead of the service's clock an event may say it occurred: clocks of client systems drift.
 FUTURE_TOLERANCE_SECONDS = 300
+# Seconds from one failed delivery of a webhook to the next attempt: the Standard Webhooks
+# schedule (at once, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h); jitter is added to each.
+WEBHOOK_RETRY_SCHEDULE = (0.0, 5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
+WEBHOOK_TIMEOUT_SECONDS = 15.0
 
 
 Number = TypeVar("Number", int, float)
@@ -48,6 +52,20 @@ def _switch(env: Mapping[str, str], variable: str, default: bool) -> bool:
     if text in ("off", "false", "no", "0"):
         return False
     raise ValueError(f"{variable} must be on or off, not {text!r}")
+
+
+def _schedule(env: Mapping[str, str], variable: str, default: tuple[float, ...]) -> tuple[float, ...]:
+    """Seconds, comma-separated, none negative and at least one; a clear error naming the variable otherwise."""
+    text = env.get(variable)
+    if not text:
+        return default
+    try:
+        schedule = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise ValueError(f"{variable} must be seconds, comma-separated, not {text!r}") from None
+    if any(step < 0 for step in schedule):
+        raise ValueError(f"{variable} must not hold a negative number of seconds")
+    return schedule
 
 
 @dataclass(frozen=True)
@@ -85,6 +103,14 @@ class Settings:
     public_url: str | None = None
     # Off: local password accounts cannot log in, and their sessions end; only the provider's people sign in.
     local_accounts: bool = True
+    webhook_retry_schedule: tuple[float, ...] = WEBHOOK_RETRY_SCHEDULE
+    # Hosts that webhooks may reach although their addresses are loopback or private.
+    webhook_allow_hosts: frozenset[str] = frozenset()
+    webhook_timeout_seconds: float = WEBHOOK_TIMEOUT_SECONDS
+    # How often an idle delivery worker looks for due messages.
+    webhook_poll_seconds: float = 1.0
+    # A bearer token that reads GET /metrics alone (for a scraper); admins' keys read it too.
+    metrics_token: str | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -113,6 +139,13 @@ class Settings:
             oidc_api_audience=env.get("REITTI_OIDC_API_AUDIENCE") or None,
             public_url=(env.get("REITTI_PUBLIC_URL") or "").rstrip("/") or None,
             local_accounts=_switch(env, "REITTI_LOCAL_ACCOUNTS", True),
+            webhook_retry_schedule=_schedule(env, "REITTI_WEBHOOK_RETRY_SCHEDULE", WEBHOOK_RETRY_SCHEDULE),
+            webhook_allow_hosts=frozenset(
+                host.strip().lower() for host in env.get("REITTI_WEBHOOK_ALLOW_HOSTS", "").split(",") if host.strip()
+            ),
+            webhook_timeout_seconds=_positive(env, "REITTI_WEBHOOK_TIMEOUT", WEBHOOK_TIMEOUT_SECONDS, float),
+            webhook_poll_seconds=_positive(env, "REITTI_WEBHOOK_POLL_SECONDS", 1.0, float),
+            metrics_token=env.get("REITTI_METRICS_TOKEN") or None,
         )
 
     def check_sign_in(self) -> None:

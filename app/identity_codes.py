@@ -92,14 +92,21 @@ _HETU_ANYWHERE: Final = re.compile(r"(?<![0-9])(?=([0-9]{6}[-+A-Z][0-9]{3}[0-9A-
 _BUSINESS_ID_ANYWHERE: Final = re.compile(r"(?<![0-9])(?=([0-9]{7}-[0-9])(?![0-9]))", re.ASCII)
 
 
-def contains_identity_code(text: str) -> bool:
-    """Whether `text` holds a valid henkilötunnus or Y-tunnus anywhere (check character checked)."""
+def contains_personal_identity_code(text: str) -> bool:
+    """Whether `text` holds a valid henkilötunnus anywhere (check character checked)."""
     for match in _HETU_ANYWHERE.finditer(text):
         try:
             _check_personal_identity_code(match.group(1).upper())
             return True
         except InvalidIdentifier:
             pass
+    return False
+
+
+def contains_identity_code(text: str) -> bool:
+    """Whether `text` holds a valid henkilötunnus or Y-tunnus anywhere (check character checked)."""
+    if contains_personal_identity_code(text):
+        return True
     for match in _BUSINESS_ID_ANYWHERE.finditer(text):
         try:
             _check_business_id(match.group(1))

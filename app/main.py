@@ -21,12 +21,14 @@ from app.db import make_engine, make_sessions, refresh_sqlite_statistics
 from app.decisions.writer import DecisionWriter
 from app.rules.engine import RuleEngine
 from app.rules.loader import load_rules
-from app.web.api import audit, decisions, events, interpretations, operations, registry, reports, worklists
+from app.web.api import audit, decisions, events, interpretations, operations, registry, reports, webhooks, worklists
 from app.web.deps import Services
 from app.web.docs import install_docs
+from app.web.metrics import CountRequests, Metrics
 from app.web.middleware import BodyLimit, RulesetHeader
 from app.web.problems import document_problem_media_type, install_error_handlers
 from app.web.ui.site import install_ui
+from app.webhooks.delivery import Deliverer
 
 API_DESCRIPTION = (
     "Routes jobseeker and employer events of the Oulu employment area by its plan for "
@@ -64,6 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         refresh_sqlite_statistics(database)
         chain_keys = ChainKeys.from_settings(settings)
         read_sessions, write_sessions = make_sessions(database, info=session_info(chain_keys))
+        metrics.watch(read_sessions)
         checkpoint_key = settings.resolve_checkpoint_key()
         kept = settings.checkpoint_dir
         checkpointer = (
@@ -84,10 +87,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             login_throttle=LoginThrottle(delay=settings.login_delay_seconds),
             sign_in=sign_in,
         )
+        # Every worker delivers webhooks: they share the outbox through the database.
+        deliverer = Deliverer(read_sessions, write_sessions, settings)
         _settle_garbage_collector()
         try:
             yield
         finally:
+            deliverer.close()
             services: Services = app.state.services
             app.state.services = None
             services.writer.close()
@@ -101,9 +107,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Reitti", version="1", description=API_DESCRIPTION, lifespan=lifespan, docs_url=None, redoc_url=None
     )
     app.state.services = None  # until the lifespan opens them
+    metrics = Metrics()
+    app.state.metrics = metrics
     install_error_handlers(app)
     # In this order, the order of /openapi.json's paths.
-    for endpoints in (events, decisions, worklists, audit, registry, interpretations, reports):
+    for endpoints in (events, decisions, worklists, audit, registry, interpretations, reports, webhooks):
         app.include_router(endpoints.router)
     app.include_router(operations.router)
     install_ui(app, identity_provider=sign_in.issuer if sign_in else None)
@@ -112,6 +120,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     audit.document_checkpoint_as_one_parameter(app)
     app.add_middleware(RulesetHeader, fastapi_app=app)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(CountRequests, metrics=metrics)  # outermost: a 413 is counted too
     return app
 
 

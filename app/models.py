@@ -1,5 +1,6 @@
 """The database tables: API keys, the decision log, its chain, overrides, the access log, the
-decision counts that stats are answered from, the units' worklists and the customership register."""
+decision counts that stats are answered from, the units' worklists and the customership register,
+and the webhooks' subscriptions and outbox."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Date,
     DateTime,
     ForeignKey,
@@ -525,3 +527,89 @@ class Acknowledgement(Base):
     recorded_by_key: Mapped[int] = mapped_column(SequenceNumber)
     recorded_role: Mapped[str] = mapped_column(String(16))
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class AnnouncedKind(StrEnum):
+    """What a webhook announces: decisions and overrides here; handovers and acknowledgements from worklists."""
+
+    decision = "decision"
+    handover = "handover"
+    acknowledgement = "acknowledgement"
+    override = "override"
+
+
+class WebhookSubscription(Base):
+    """A receiver of webhooks: where, which records, and the secret that signs what it is sent.
+
+    The secret is kept in clear: signing needs it. After a rotation the previous secret signs too
+    until `previous_secret_until`, so that a receiver can change its secret without missing a message.
+    Empty lists of kinds, units or event types mean all.
+    """
+
+    __tablename__ = "webhook_subscriptions"
+
+    id: Mapped[int] = mapped_column(SequenceNumber, primary_key=True, autoincrement=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    kinds: Mapped[list[str]] = mapped_column(JSON)
+    units: Mapped[list[str]] = mapped_column(JSON)
+    event_types: Mapped[list[str]] = mapped_column(JSON)
+    # The whole record in each message, not only what names it.
+    full_record: Mapped[bool] = mapped_column(Boolean)
+    secret: Mapped[str] = mapped_column(String(64))
+    previous_secret: Mapped[str | None] = mapped_column(String(64))
+    previous_secret_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Why: "admin" (by hand) or "gone" (the receiver answered 410).
+    disabled_reason: Mapped[str | None] = mapped_column(String(16))
+
+
+class DeliveryState(StrEnum):
+    """Where a message of the outbox is."""
+
+    pending = "pending"
+    delivered = "delivered"
+    dead = "dead"
+
+
+class WebhookDelivery(Base):
+    """One message of the outbox: a record announced to one subscription, written in the record's transaction.
+
+    `message_id` is the `webhook-id` header, the same on every attempt: the receiver's idempotency
+    key. A pending message is due at `due_at`; a worker that claims it moves `due_at` past its
+    attempt's timeout (a lease), so no other worker sends it meanwhile, and a worker that dies
+    mid-delivery leaves it to be sent again when the lease runs out.
+    """
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (Index("ix_webhook_deliveries_state_due_at", "state", "due_at"),)
+
+    id: Mapped[int] = mapped_column(SequenceNumber, primary_key=True, autoincrement=True)
+    message_id: Mapped[str] = mapped_column(String(40), unique=True)
+    subscription_id: Mapped[int] = mapped_column(
+        SequenceNumber, ForeignKey("webhook_subscriptions.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(16))
+    record_id: Mapped[str] = mapped_column(String(36))
+    payload: Mapped[dict[str, Any]] = mapped_column(Document)
+    state: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class WebhookAttempt(Base):
+    """One attempt to deliver a message: when, the receiver's status (or the error), and how long it took."""
+
+    __tablename__ = "webhook_attempts"
+
+    id: Mapped[int] = mapped_column(SequenceNumber, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[int] = mapped_column(
+        SequenceNumber, ForeignKey("webhook_deliveries.id", ondelete="CASCADE"), index=True
+    )
+    attempted_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    latency_ms: Mapped[int] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(String(200))

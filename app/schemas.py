@@ -29,6 +29,7 @@ from app.input_checks import (
 from app.models import (
     AccessAction,
     AcknowledgementOutcome,
+    AnnouncedKind,
     Anomaly,
     ItemKind,
     OverrideReason,
@@ -526,3 +527,22 @@ class WaitingTimes(BaseModel):
     answered_after: AwareDatetime | None
     answered_before: AwareDatetime | None
     units: list[WaitingTime]
+
+
+class WebhookIn(BaseModel):
+    """A webhook subscription: where to send, and which records; an empty list means all."""
+
+    model_config = Strict
+
+    url: Annotated[str, Field(min_length=1, max_length=2000, description="https:// URL of the receiver")]
+    kinds: list[AnnouncedKind] = Field(default_factory=list, max_length=4)
+    units: list[Annotated[str, Field(max_length=64)]] = Field(
+        default_factory=list, max_length=200, description="unit ids (GET /v1/units); a record concerning any of them"
+    )
+    event_types: list[Annotated[str, Field(max_length=100)]] = Field(
+        default_factory=list, max_length=200, description="event type codes (GET /v1/event-types)"
+    )
+    full_record: bool = Field(False, description="the whole record in each message, not only what names it")
+
+    _no_identity_code = field_validator("url")(no_identity_code)
+    _none_inside = field_validator("units", "event_types")(no_identity_code_inside)

@@ -36,8 +36,10 @@ DASHBOARD: Roles = (Role.management, Role.auditor, Role.admin)
 # The interpretations register: which readings of the plan decide the most cases. For auditors,
 # admins and the area's management (counts only, no decision).
 READ_INTERPRETATIONS: Roles = (*AUDIT, Role.management)
-# API keys and UI accounts.
+# API keys, UI accounts and webhook subscriptions (their secrets, their delivery log).
 ADMINISTER: Roles = (Role.admin,)
+# GET /metrics: the operator's view of the service (an admin key; or REITTI_METRICS_TOKEN for a scraper).
+METRICS: Roles = (Role.admin,)
 # What the identity provider's claims may make someone (app/access/claims.py): a person signing in
 # one of these, an integration presenting the provider's access token the integration role.
 PEOPLE: Roles = (Role.coach, Role.unit, Role.auditor, Role.admin, Role.management)

@@ -6,7 +6,7 @@ import argparse
 import logging
 from collections.abc import Sequence
 
-from app.cli import audit, keys, rules, serve, users
+from app.cli import audit, keys, rules, serve, users, webhooks
 from app.config import Settings
 
 
@@ -14,7 +14,7 @@ def parser() -> argparse.ArgumentParser:
     """The command line: each group of commands is added by its own module."""
     top = argparse.ArgumentParser(prog="reitti", description="Reitti: routing by the Oulu employment area's plan.")
     commands = top.add_subparsers(dest="command", required=True)
-    for group in (serve, audit, keys, users, rules):
+    for group in (serve, audit, keys, users, rules, webhooks):
         group.register(commands)
     return top
 

@@ -32,11 +32,13 @@ def prepare(
     engine: RuleEngine,
     pseudonym_key: bytes,
     future_tolerance: timedelta = timedelta(seconds=FUTURE_TOLERANCE_SECONDS),
+    x_road: dict[str, str] | None = None,
 ) -> Submission:
     """The event read and decided for `client`; EventInvalid (422) names each field that is wrong.
 
     An event may not say it occurred more than `future_tolerance` ahead of now: it would be
-    decided by rules not yet in force and sit at the top of the log by its time.
+    decided by rules not yet in force and sit at the top of the log by its time. `x_road` is
+    the request's X-Road headers (the user's only as a pseudonym), kept with the stored event.
     """
     if body.occurred_at > datetime.now(UTC) + future_tolerance:
         seconds = int(future_tolerance.total_seconds())
@@ -44,7 +46,7 @@ def prepare(
     event = read_event(body, rules, pseudonym_key=pseudonym_key)
     fingerprint = request_fingerprint(body, event.customer_pseudonym)
     decision = decide(event, engine=engine, registry=rules.registry)
-    return Submission(client, event, fingerprint, decision)
+    return Submission(client, event, fingerprint, decision, x_road)
 
 
 OUTSIDE_SCOPE = "is outside the caller's municipality: route only customers whose decisions you may see"

@@ -24,6 +24,7 @@ from app.register.items import close_override_requests
 from app.rules.model import Registry
 from app.rules.routing import new_decision_id
 from app.schemas import OverrideIn
+from app.webhooks.outbox import announce, override_announcement
 
 
 def record_override(
@@ -62,6 +63,7 @@ def record_override(
     link = chain.append(session, kind=RecordKind.override, record=chain.record_of(RecordKind.override, row))
     count_first_override(session, decision)
     close_override_requests(session, decision_id=decision_id, at=row.recorded_at)
+    announce(session, [override_announcement(row, decision)])
     return row, link["seq"]
 
 

@@ -24,6 +24,7 @@ from app.models import (
 from app.register.routing import record_routing
 from app.rules.events import ValidEvent
 from app.schemas import DecisionOut, EventIn
+from app.webhooks.outbox import announce, decision_announcements
 
 
 def request_fingerprint(body: EventIn, pseudonym: str) -> str:
@@ -56,9 +57,23 @@ def _replay(first: FirstStored, fingerprint: str) -> DecisionOut:
     return first.decision
 
 
-def decision_values(*, client: str, event: ValidEvent, fingerprint: str, decision: DecisionOut) -> dict[str, Any]:
-    """The columns of the decision log's row for a decision (its seq aside); the decision serialised, once."""
+def decision_values(
+    *,
+    client: str,
+    event: ValidEvent,
+    fingerprint: str,
+    decision: DecisionOut,
+    x_road: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """The columns of the decision log's row for a decision (its seq aside); the decision serialised, once.
+
+    The X-Road headers of the request go into the stored event, so that its link vouches for them;
+    an event without them is stored as before.
+    """
     customership = decision.customership
+    stored_event = event.normalised()
+    if x_road:
+        stored_event["x_road"] = x_road
     return {
         "decision_id": decision.decision_id,
         "client": client,
@@ -79,18 +94,23 @@ def decision_values(*, client: str, event: ValidEvent, fingerprint: str, decisio
         "ruleset_version": decision.rule.ruleset,
         "ruleset_sha256": decision.rule.ruleset_sha256,
         "decision": decision.model_dump(mode="json"),
-        "event": event.normalised(),
+        "event": stored_event,
     }
 
 
 @dataclass(frozen=True)
 class Submission:
-    """An event to store once: who sent it, the event, its fingerprint and the decision made for it."""
+    """An event to store once: who sent it, the event, its fingerprint and the decision made for it.
+
+    `x_road`: the request's X-Road headers, kept with the event; not part of the fingerprint, since
+    a client's retry through X-Road carries a new request id.
+    """
 
     client: str
     event: ValidEvent
     fingerprint: str
     decision: DecisionOut
+    x_road: dict[str, str] | None = None
 
     @property
     def key(self) -> tuple[str, str]:
@@ -145,7 +165,7 @@ def store(session: Session, submissions: Sequence[Submission]) -> list[Stored]:
     for submission in submissions:
         first_here.setdefault(submission.key, submission)
     rows = [
-        decision_values(client=s.client, event=s.event, fingerprint=s.fingerprint, decision=s.decision)
+        decision_values(client=s.client, event=s.event, fingerprint=s.fingerprint, decision=s.decision, x_road=s.x_road)
         for s in first_here.values()
     ]
     inserted = _insert_new(session, rows)
@@ -154,6 +174,7 @@ def store(session: Session, submissions: Sequence[Submission]) -> list[Stored]:
     chain.append_many(session, kind=RecordKind.decision, records=new)
     count_new(session, new)
     record_routing(session, new)
+    announce(session, decision_announcements(new))
     taken = [key for key, s in first_here.items() if s.decision.decision_id not in inserted]
     earlier = _first_stored(session, taken) if taken else {}
     outcomes: list[Stored] = []

@@ -11,7 +11,8 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from app.db import dialect_insert
-from app.models import Anomaly, CustomerHolder, Customership, ItemKind, WorklistItem
+from app.models import AnnouncedKind, Anomaly, CustomerHolder, Customership, ItemKind, WorklistItem
+from app.webhooks.outbox import Announcement, announce
 
 # The unit that holds a customer while the plan's OEO studies last (CATALOGUE §4.5, 2.2.3 a).
 OEO_UNIT = "central-oeo"
@@ -30,11 +31,33 @@ class Handover:
 
     decision_seq: int
     decision_id: str
+    event_id: str
     event_type: str
+    client: str
+    occurred_at: datetime
     decided_at: datetime
     from_unit: str
     to_unit: str
     anomaly: str | None
+
+    def announcement(self) -> Announcement:
+        """What other systems hear: the decision that moved the customer, from which unit to which.
+
+        A handover has no id of its own: a decision moves a customer once, so it is named by the decision.
+        """
+        return Announcement(
+            kind=AnnouncedKind.handover,
+            record_id=self.decision_id,
+            decision_id=self.decision_id,
+            event_id=self.event_id,
+            event_type=self.event_type,
+            client=self.client,
+            units=(self.from_unit, self.to_unit),
+            occurred_at=self.occurred_at,
+            recorded_at=self.decided_at,
+            path=f"/v1/decisions/{self.decision_id}",
+            record={"from_unit": self.from_unit, "to_unit": self.to_unit, "anomaly": self.anomaly},
+        )
 
 
 # The register's latest row of a customer: (occurred_at, decision_seq, unit).
@@ -64,7 +87,10 @@ def record_routing(session: Session, decisions: Sequence[Mapping[str, Any]]) -> 
             Handover(
                 decision_seq=d["seq"],
                 decision_id=d["decision_id"],
+                event_id=d["event_id"],
                 event_type=d["event_type"],
+                client=d["client"],
+                occurred_at=d["occurred_at"],
                 decided_at=d["decided_at"],
                 from_unit=from_unit,
                 to_unit=row["unit"],
@@ -86,7 +112,8 @@ def record_routing(session: Session, decisions: Sequence[Mapping[str, Any]]) -> 
 def create_handovers(session: Session, handovers: Sequence[Handover]) -> None:
     """A handover was created: an incoming item on the new holder's worklist, an outgoing one on the old holder's.
 
-    The one place where handovers come into being (announcements to other systems hook in here).
+    The one place where handovers come into being, and so where other systems are told of them
+    (the webhooks' outbox, in the same transaction).
     """
     if not handovers:
         return
@@ -107,6 +134,7 @@ def create_handovers(session: Session, handovers: Sequence[Handover]) -> None:
             {**common, "unit": handover.from_unit, "kind": ItemKind.handover_out, "other_unit": handover.to_unit}
         )
     session.connection().execute(insert(WorklistItem), items)
+    announce(session, [handover.announcement() for handover in handovers])
 
 
 def _home_unit(decision: Mapping[str, Any]) -> str | None:

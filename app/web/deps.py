@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -25,6 +26,8 @@ from app.db import Transaction
 from app.decisions.reads import Reader
 from app.decisions.writer import DecisionWriter
 from app.errors import FieldError, InvalidQuery, ReittiError, Unauthenticated
+from app.identity_codes import contains_identity_code, contains_personal_identity_code
+from app.input_checks import storable_text
 from app.rules.engine import RuleEngine
 from app.rules.input_domain import diff
 from app.rules.model import Rules, RuleSet
@@ -108,6 +111,14 @@ def _principal(request: Request, authorization: Annotated[str | None, Header()] 
         return authenticate(connection, authorization)
 
 
+def _metrics_reader(request: Request, authorization: Annotated[str | None, Header()] = None) -> None:
+    """A scraper with REITTI_METRICS_TOKEN, or a key whose role may read metrics (roles.METRICS)."""
+    token = services(request).settings.metrics_token
+    if token and authorization and hmac.compare_digest(authorization.encode(), f"Bearer {token}".encode()):
+        return
+    _principal(request, authorization).require(*roles.METRICS)
+
+
 def _key_lives(request: Request, key_id: int) -> bool:
     with services(request).database.connect() as connection:
         return key_is_live(connection, key_id)
@@ -185,7 +196,53 @@ async def _customer(
     return pseudonymise(services(request).pseudonym_key, customer_id)
 
 
+# X-Road (Suomi.fi Data Exchange Layer) request headers kept with a decision for auditors, by the key
+# they are kept under. X-Road-UserId names a person (often by identity code): only its pseudonym is kept.
+X_ROAD_HEADERS = {
+    "X-Road-Client": "client",
+    "X-Road-Id": "id",
+    "X-Road-Request-Id": "request_id",
+    "X-Road-Issue": "issue",
+}
+X_ROAD_USER = "X-Road-UserId"
+X_ROAD_LIMIT = 255
+
+
+async def _x_road(request: Request) -> dict[str, str] | None:
+    """The request's X-Road headers, as kept with its decision; None without any. 422 names a bad header."""
+    kept: dict[str, str] = {}
+    errors = []
+    for header, name in (*X_ROAD_HEADERS.items(), (X_ROAD_USER, "user_pseudonym")):
+        value = request.headers.get(header)
+        if value is None:
+            continue
+        if header == X_ROAD_USER:
+            if not value.strip() or len(value) > X_ROAD_LIMIT:
+                errors.append(FieldError(("header", header), f"must be 1 to {X_ROAD_LIMIT} characters"))
+            else:
+                kept[name] = pseudonymise(services(request).pseudonym_key, value.strip())
+            continue
+        try:
+            storable_text(value)
+            # An X-Road member code is an organisation's business id, public and needed: only a
+            # person's code is refused in the client's name; elsewhere business ids are refused too.
+            personal_only = header == "X-Road-Client"
+            if contains_personal_identity_code(value) if personal_only else contains_identity_code(value):
+                raise ValueError("must not contain an identity code; send it only as customer.id")
+        except ValueError as error:  # its message never repeats the value
+            errors.append(FieldError(("header", header), str(error)))
+            continue
+        if len(value) > X_ROAD_LIMIT:
+            errors.append(FieldError(("header", header), f"must be at most {X_ROAD_LIMIT} characters"))
+            continue
+        kept[name] = value
+    if errors:
+        raise InvalidQuery(errors)
+    return kept or None
+
+
 ReadSessionDep = Annotated[Session, Depends(_read_session, scope="function")]
+XRoadDep = Annotated[dict[str, str] | None, Depends(_x_road)]
 WriteTransactionDep = Annotated[Transaction, Depends(_write_transaction)]
 PrincipalDep = Annotated[Principal, Depends(_principal)]
 RulesDep = Annotated[Rules, Depends(_rules)]
@@ -243,3 +300,5 @@ WorklistReaderDep = Annotated[Reader, Depends(Reading(roles.READ_WORKLIST))]
 WorklistAnswererDep = Annotated[Principal, Depends(Authorized(roles.ANSWER_WORKLIST))]
 WaitingTimesDep = Annotated[Principal, Depends(Authorized(roles.WAITING_TIMES))]
 InterpretationsReaderDep = Annotated[Reader, Depends(Reading(roles.READ_INTERPRETATIONS))]
+AdministratorDep = Annotated[Principal, Depends(Authorized(roles.ADMINISTER))]
+MetricsReaderDep = Annotated[None, Depends(_metrics_reader)]

@@ -17,6 +17,7 @@ from app.models import (
     Acknowledgement,
     AcknowledgementOutcome,
     ChainLink,
+    Decision,
     ItemKind,
     RecordKind,
     ReturnReason,
@@ -25,6 +26,7 @@ from app.models import (
 from app.register.items import close_items, open_items, open_return
 from app.rules.routing import new_decision_id
 from app.schemas import WorklistItemOut, WorklistPage, WorklistQuery, decode_cursor, encode_cursor
+from app.webhooks.outbox import acknowledgement_announcement, announce
 
 
 def check_worklist_reader(principal: Principal, unit: str, known_units: Collection[str]) -> None:
@@ -118,7 +120,8 @@ def record_acknowledgement(
 ) -> tuple[Acknowledgement, int]:
     """An acknowledgement was recorded: the unit's answer, chained, and the unit's items on the decision closed.
 
-    The one place where answers come into being (announcements to other systems hook in here).
+    The one place where answers come into being, and so where other systems are told of them
+    (the webhooks' outbox, in the same transaction).
     """
     row = Acknowledgement(
         acknowledgement_id=new_decision_id(),
@@ -139,6 +142,8 @@ def record_acknowledgement(
         session, kind=RecordKind.acknowledgement, record=chain.record_of(RecordKind.acknowledgement, row)
     )
     close_items(session, decision_id=item.decision_id, unit=item.unit, at=row.recorded_at)
+    decision = session.scalars(select(Decision).where(Decision.decision_id == item.decision_id)).one()
+    announce(session, [acknowledgement_announcement(row, decision)])
     return row, link["seq"]
 
 

@@ -45,6 +45,11 @@ PEOPLE_WHO_AUDIT = {**dict.fromkeys(CALLERS, 403), "nobody": 401, "auditor": 200
 DECISION_READERS = {**ANY_KEY, "management": 403}
 IN_SCOPE = {**DECISION_READERS, "other_client": 404, "other_coach": 404, "other_unit": 404}
 NOT_CLIENTS = {"nobody": 401, "client": 403, "other_client": 403}
+ADMINS = {**dict.fromkeys(CALLERS, 403), "nobody": 401, "admin": 200}
+# A subscription that does not exist and one refused at its URL: past the role check, 404 and 422,
+# and no subscription is left behind to send the rest of the suite's decisions anywhere.
+ADMINS_NOT_FOUND = {**ADMINS, "admin": 404}
+NO_WEBHOOK = "999999999"
 
 MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("get", "/healthz"): EVERYONE,
@@ -127,6 +132,17 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
         "unit": 403,
         "other_unit": 403,
     },  # fmt: skip
+    ("get", "/metrics"): ADMINS,
+    ("get", "/v1/webhooks"): ADMINS,
+    ("post", "/v1/webhooks"): {**ADMINS, "admin": 422},
+    ("get", "/v1/webhooks/{webhook_id}"): ADMINS_NOT_FOUND,
+    ("delete", "/v1/webhooks/{webhook_id}"): ADMINS_NOT_FOUND,
+    ("post", "/v1/webhooks/{webhook_id}/disable"): ADMINS_NOT_FOUND,
+    ("post", "/v1/webhooks/{webhook_id}/enable"): ADMINS_NOT_FOUND,
+    ("post", "/v1/webhooks/{webhook_id}/rotate"): ADMINS_NOT_FOUND,
+    ("get", "/v1/webhooks/{webhook_id}/deliveries"): ADMINS_NOT_FOUND,
+    ("post", "/v1/webhooks/{webhook_id}/redeliver"): ADMINS_NOT_FOUND,
+    ("post", "/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver"): ADMINS_NOT_FOUND,
 }
 # The query an operation needs to get past its validation, so that only the role decides.
 QUERIES = {"/v1/reports/cost-sharing": {"from": "2025-01-01", "to": "2025-12-31"}}
@@ -142,6 +158,8 @@ def _body(method: str, path: str, caller: str) -> dict[str, Any] | None:
         return {"unit": "central-oeo"}
     if (method, path) == ("post", "/v1/decisions/{decision_id}/returns"):
         return {"unit": "central-oeo", "reason": "not_our_unit"}
+    if (method, path) == ("post", "/v1/webhooks"):
+        return {"url": "https://10.0.0.1/hook"}
     return None
 
 
@@ -168,6 +186,7 @@ def test_every_operation_answers_each_role_as_the_matrix_says(api: httpx.Client,
         url = url.replace("{version}", "2025-01-01")
         # The register is asked of the decision's customer, who is named in a header, never in the URL.
         customer = {CUSTOMER_HEADER: IDENTITY_CODE} if path == "/v1/customership" else {}
+        url = url.replace("{webhook_id}", NO_WEBHOOK).replace("{delivery_id}", NO_WEBHOOK)
         for caller in CALLERS:
             headers = {**callers[caller], **customer}
             body = _body(method, path, caller)
@@ -244,6 +263,10 @@ UI_MATRIX: dict[tuple[str, str], dict[str, int]] = {
     # As GET /v1/interpretations: roles.READ_INTERPRETATIONS.
     ("get", "/ui/interpretations"): UI_DASHBOARD,
     ("get", "/ui/interpretations.csv"): UI_DASHBOARD,
+    ("get", "/ui/admin/webhooks"): {**UI_COACHES, "coach": 403, "other_coach": 403, "admin": 200},
+    # Refused at its URL (no subscription is left behind), and an action on one that does not exist.
+    ("post", "/ui/admin/webhooks"): {**UI_COACHES, "coach": 403, "other_coach": 403, "admin": 422},
+    ("post", "/ui/admin/webhooks/{webhook_id}"): {**UI_COACHES, "coach": 403, "other_coach": 403, "admin": 404},
     # As GET /v1/decisions/{id}/link, /v1/audit/verify, /checkpoints and /access: auditors and admins.
     # GET /v1/decisions lets everyone search within scope; the UI's log search and export are the
     # auditor's pages (coaches have /ui/decisions).
@@ -305,6 +328,10 @@ def _ui_form(method: str, path: str, caller: str, users: dict[str, tuple[str, st
         return {"reason": "not_our_unit"}
     if path in ("/ui/audit/decisions", "/ui/audit/export", "/ui/customer"):
         return {"customer_id": IDENTITY_CODE}
+    if path == "/ui/admin/webhooks":
+        return {"url": "https://10.0.0.1/hook"}
+    if path == "/ui/admin/webhooks/{webhook_id}":
+        return {"action": "disable"}
     return {}
 
 
@@ -341,6 +368,7 @@ def _ui_answers(callers: dict[str, Visitor], users: dict[str, tuple[str, str]], 
     wrong = []
     for method, path in sorted(UI_MATRIX, key=lambda operation: operation[1] == "/ui/logout"):
         url = path.replace("{decision_id}", decision_id).replace("{language}", "en").replace("{version}", "2025-01-01")
+        url = url.replace("{webhook_id}", NO_WEBHOOK)
         if path == "/ui/rules/diff":
             url += "?before=1999-01-01&after=1999-02-01"
         for caller, visitor in callers.items():

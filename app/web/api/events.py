@@ -13,7 +13,7 @@ from app.schemas import DecisionOut, EventIn
 from app.web.api import EVERY_OPERATION
 from app.web.api.decisions import stamp_ruleset
 from app.web.api.schemas import problem_responses
-from app.web.deps import EngineDep, EventPosterDep, RulesDep, services
+from app.web.deps import EngineDep, EventPosterDep, RulesDep, XRoadDep, services
 
 router = APIRouter(responses=EVERY_OPERATION)
 
@@ -34,6 +34,7 @@ async def post_event(
     principal: EventPosterDep,
     rules: RulesDep,
     engine: EngineDep,
+    x_road: XRoadDep,
 ) -> DecisionOut:
     """Route an event: the decision the plan prescribes, stored once per (client, event_id)."""
     # The busiest path stays on the event loop until it stores: the key is remembered
@@ -49,6 +50,7 @@ async def post_event(
         engine=engine,
         pseudonym_key=opened.pseudonym_key,
         future_tolerance=timedelta(seconds=opened.settings.future_tolerance_seconds),
+        x_road=x_road,
     )
     intake.check_scope(principal, submission)  # the UI's rule too; an integration sees what it posts
     key_id = principal.key_id if principal.key_id != NO_NUMBER else None  # an access token has no key to revoke

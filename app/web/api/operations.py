@@ -1,13 +1,14 @@
-"""Health and readiness for the operator; no key needed."""
+"""Health and readiness for the operator, no key needed; metrics, with a key or the metrics token."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 
-from app.web.api.schemas import Health
-from app.web.deps import services
+from app.web.api.schemas import Health, problem_responses
+from app.web.deps import MetricsReaderDep, services
 
 # Health and readiness: no key, no problem documents beyond their own.
 router = APIRouter(tags=["operations"])
@@ -39,3 +40,16 @@ def readyz(request: Request) -> JSONResponse:
     body = Health(status="ok" if ready else "unavailable", checks=checks)
     headers = {} if ready else {"Retry-After": "5"}
     return JSONResponse(body.model_dump(), status_code=200 if ready else 503, headers=headers)
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={
+        200: {"content": {"text/plain": {}}, "description": "Prometheus' text format"},
+        **problem_responses(401, 403),
+    },
+)
+def metrics(request: Request, reader: MetricsReaderDep) -> Response:
+    """Requests by route and status (this worker's), decisions by rule set, the webhook outbox's backlog."""
+    return Response(request.app.state.metrics.render(), media_type=CONTENT_TYPE_LATEST)

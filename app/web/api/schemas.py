@@ -1,4 +1,4 @@
-"""Shapes only the API answers with: the registry, simulation and diffs, problems, health."""
+"""Shapes only the API answers with: the registry, simulation and diffs, problems, health, webhooks."""
 
 from __future__ import annotations
 
@@ -245,3 +245,55 @@ class InterpretationsOut(BaseModel):
     since: date | None
     until: date | None
     items: list[InterpretationOut]
+
+
+class WebhookOut(BaseModel):
+    """A webhook subscription, without its secret."""
+
+    id: int
+    url: str
+    kinds: list[str]
+    units: list[str]
+    event_types: list[str]
+    full_record: bool
+    created_by: str
+    created_at: datetime
+    enabled: bool
+    disabled_at: datetime | None
+    disabled_reason: str | None = Field(description="`admin` (by hand) or `gone` (the receiver answered 410)")
+    previous_secret_until: datetime | None = Field(description="until when the previous secret signs too")
+
+
+class WebhookSecretOut(WebhookOut):
+    """A subscription with its signing secret: shown once, when made or rotated."""
+
+    secret: str = Field(description="`whsec_` and base64: verify signatures with it (Standard Webhooks)")
+
+
+class AttemptOut(BaseModel):
+    """One attempt to deliver a message."""
+
+    attempted_at: datetime
+    status_code: int | None
+    latency_ms: int
+    error: str | None
+
+
+class DeliveryOut(BaseModel):
+    """One message to a subscription and every attempt at it."""
+
+    id: int
+    message_id: str = Field(description="the `webhook-id` header: the same on every attempt")
+    kind: str
+    record_id: str
+    state: str = Field(description="pending, delivered or dead")
+    attempts: list[AttemptOut]
+    created_at: datetime
+    due_at: datetime
+    finished_at: datetime | None
+
+
+class RedeliveredOut(BaseModel):
+    """How many dead messages are due again."""
+
+    redelivered: int

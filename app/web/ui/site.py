@@ -23,7 +23,7 @@ from app.web.deps import services
 from app.web.middleware import SecurityHeaders
 from app.web.problems import allowed_methods
 from app.web.request_log import loggable_path
-from app.web.ui import admin, audit, decisions, login, reports, route, rulebook, sso, worklist
+from app.web.ui import admin, audit, decisions, login, reports, route, rulebook, sso, webhooks, worklist
 from app.web.ui.auth import CsrfRefused, LoginRequired, current_user
 from app.web.ui.i18n import DEFAULT_LANGUAGE, catalogue
 from app.web.ui.render import HERE, here, redirect, render
@@ -92,7 +92,7 @@ def install_ui(app: FastAPI, *, identity_provider: str | None = None) -> None:
 
     `identity_provider` is the issuer people sign in with, if any: logging out sends them on to it.
     """
-    for pages in (login, sso, route, decisions, worklist, rulebook, admin, audit, reports):
+    for pages in (login, sso, route, decisions, worklist, rulebook, admin, webhooks, audit, reports):
         app.include_router(pages.router)
     app.mount("/ui/static", StaticFiles(directory=HERE / "static"), name="ui-static")
     app.add_api_route("/", lambda: redirect("/ui"), include_in_schema=False)

@@ -5,8 +5,8 @@ disable` end them the same way; the row keeps the role and municipality their cl
 their last sign-in, and no password. The unique index makes one row per (issuer, subject);
 local accounts have neither (NULLs are never equal).
 
-Revision ID: 0010
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 Created: 2026-11-30
 """
 
@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0010"
-down_revision: str | None = "0007"
+revision: str = "0009"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
