@@ -57,6 +57,9 @@ class Settings:
     checkpoint_dir: Path | None = None
     checkpoint_every: float = 300.0
     future_tolerance_seconds: int = FUTURE_TOLERANCE_SECONDS
+    # Where the engine keeps each rule set's decision table, by sha256: a warm start reads it
+    # instead of putting the whole input domain to durable-rules again. None: no cache.
+    cache_dir: Path | None = REPOSITORY / "var" / "cache"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -76,6 +79,7 @@ class Settings:
             checkpoint_dir=Path(env["REITTI_CHECKPOINT_DIR"]) if env.get("REITTI_CHECKPOINT_DIR") else None,
             checkpoint_every=float(env.get("REITTI_CHECKPOINT_EVERY", 300)),
             future_tolerance_seconds=_positive(env, "REITTI_FUTURE_TOLERANCE", FUTURE_TOLERANCE_SECONDS, int),
+            cache_dir=Path(env.get("REITTI_CACHE_DIR") or REPOSITORY / "var" / "cache"),
         )
 
     def sqlite_path(self) -> Path | None:
