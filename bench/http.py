@@ -139,7 +139,7 @@ with psycopg.connect(url, autocommit=True) as connection:
 
 @contextmanager
 def serving(
-    database_url: str, workers: int, app: str = "bench.ceiling:app", port: int = PORT
+    database_url: str, workers: int, app: str = "bench.ceiling:app", port: int = PORT, key_name: str = "bench"
 ) -> Iterator[tuple[str, int]]:
     """`app` with `workers` workers on a migrated database: an integration key and the server's pid."""
     env = {
@@ -153,7 +153,7 @@ def serving(
     reitti = [sys.executable, "-m", "app.cli"]
     subprocess.run([*reitti, "db", "upgrade"], env=env, check=True, capture_output=True, cwd=REPOSITORY)
     created = subprocess.run(
-        [*reitti, "keys", "create", "--role", "integration", "--name", "bench"],
+        [*reitti, "keys", "create", "--role", "integration", "--name", key_name],
         env=env,
         check=True,
         capture_output=True,
@@ -262,17 +262,73 @@ def configuration(kind: str, workers: int, seconds: int, levels: list[int]) -> l
     return summary
 
 
+def _wrk_both(bases: list[str], keys: list[str], seconds: int, connections: int) -> float:
+    """wrk on every base at once, the connections split between them: the combined rate."""
+    runs = [
+        subprocess.Popen(
+            ["wrk", "-t1", f"-c{connections // len(bases)}", f"-d{seconds}s", "-s"]
+            + [str(REPOSITORY / "bench" / "post_events.lua"), "-H", f"Authorization: Bearer {key}", base],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for base, key in zip(bases, keys, strict=True)
+    ]
+    total = 0.0
+    for run in runs:
+        report, _ = run.communicate()
+        total += float(re.search(r"Requests/sec:\s+([\d.]+)", report).group(1))  # type: ignore[union-attr]
+    return total
+
+
+def two_instances(seconds: int, connections: int) -> str:
+    """Two `reitti serve` (one worker each) on one PostgreSQL: one alone, then both at once, in turns;
+    then the chain is verified. Duplicates across the two are a test (tests/test_workers.py)."""
+    print(f"\ntwo instances on one PostgreSQL, {connections} connections in all, {seconds} s a run:")
+    second = PORT + 3
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        fresh_database("postgresql", Path(folder)) as url,
+        serving(url, 1, app="app.main:app") as (key, _),
+        serving(url, 1, app="app.main:app", port=second, key_name="bench-2") as (key_2, _),
+    ):
+        alone, both = [], []
+        for _ in range(2):
+            alone.append(_wrk_both([BASE], [key], seconds, connections))
+            both.append(_wrk_both([BASE, f"http://127.0.0.1:{second}"], [key, key_2], seconds, connections))
+            print(f"  one instance {alone[-1]:,.0f} /s   two instances together {both[-1]:,.0f} /s", flush=True)
+        env = {**os.environ, "REITTI_DATABASE_URL": url, "REITTI_CHAIN_KEY": "bench-chain"}
+        env["REITTI_CHECKPOINT_KEY"] = "bench"
+        verified = subprocess.run(
+            [sys.executable, "-m", "app.cli", "audit", "verify"],
+            env=env,
+            capture_output=True,
+            text=True,
+            cwd=REPOSITORY,
+        )
+    chain = verified.stdout.strip().splitlines()[0] if verified.stdout.strip() else verified.stderr.strip()
+    line = (
+        f"two instances: {max(both):,.0f} /s together against {max(alone):,.0f} /s alone "
+        f"({max(both) / max(alone):.2f}×); chain: {chain} (exit {verified.returncode})"
+    )
+    print("  " + line)
+    return line
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--connections", nargs="+", type=int, default=[8, 32, 128])
     parser.add_argument("--databases", nargs="+", default=["sqlite", "postgresql"])
     parser.add_argument("--workers", nargs="+", type=int, default=[1, 2])
+    parser.add_argument("--two-instances", action="store_true", help="only the two-instance run on PostgreSQL")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk not found: apt-get install wrk")
     print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; {time.strftime('%Y-%m-%d %H:%M')}")
     print(f"load average before: {os.getloadavg()[0]:.2f}")
+    if args.two_instances:
+        print(two_instances(args.seconds, max(args.connections)))
+        return
     summary = []
     for kind in args.databases:
         for workers in args.workers:
