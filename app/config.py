@@ -111,6 +111,9 @@ class Settings:
     webhook_poll_seconds: float = 1.0
     # A bearer token that reads GET /metrics alone (for a scraper); admins' keys read it too.
     metrics_token: str | None = None
+    # Where the engine keeps each rule set's decision table, by sha256: a warm start reads it
+    # instead of putting the whole input domain to durable-rules again. None: no cache.
+    cache_dir: Path | None = REPOSITORY / "var" / "cache"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -146,6 +149,7 @@ class Settings:
             webhook_timeout_seconds=_positive(env, "REITTI_WEBHOOK_TIMEOUT", WEBHOOK_TIMEOUT_SECONDS, float),
             webhook_poll_seconds=_positive(env, "REITTI_WEBHOOK_POLL_SECONDS", 1.0, float),
             metrics_token=env.get("REITTI_METRICS_TOKEN") or None,
+            cache_dir=Path(env.get("REITTI_CACHE_DIR") or REPOSITORY / "var" / "cache"),
         )
 
     def check_sign_in(self) -> None:

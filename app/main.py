@@ -19,7 +19,7 @@ from app.audit.keys import ChainKeys, session_info
 from app.config import Settings
 from app.db import make_engine, make_sessions, refresh_sqlite_statistics
 from app.decisions.writer import DecisionWriter
-from app.rules.engine import RuleEngine
+from app.rules.input_domain import loaded_engine
 from app.rules.loader import load_rules
 from app.web.api import audit, decisions, events, interpretations, operations, registry, reports, webhooks, worklists
 from app.web.deps import Services
@@ -59,9 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         rules = load_rules(settings.rules_dir, require_signed=settings.require_signed_rules)
-        engine = RuleEngine()
-        for ruleset in rules.rulesets:
-            engine.load(ruleset)
+        engine = loaded_engine(rules, settings.cache_dir)
         database = make_engine(settings.database_url)
         refresh_sqlite_statistics(database)
         chain_keys = ChainKeys.from_settings(settings)

@@ -1,12 +1,15 @@
-"""POST /v1/events beside the stack's own ceiling, over loopback, in one run.
+"""POST /v1/events beside the stack's own ceilings, over loopback, in one run.
 
-For each database (SQLite, PostgreSQL) and number of workers (1, 2) this serves
-`bench.ceiling:app` — the service with one more endpoint that only validates the same
-body and inserts one row — on a fresh database, and drives both endpoints with wrk in
-turns: ceiling, events, ceiling, events. The ratio is events/s over ceiling/s of the same
-configuration; the target is at least 0.6 with p99 under 50 ms at 32 connections.
+For each database (SQLite, PostgreSQL) and number of workers (1, 2) this serves, on fresh
+databases, the service and `bench/ceiling_app.py` — the ceiling issue 17 defines: an async
+endpoint that validates the same body, inserts one row (SQLite WAL, synchronous=NORMAL, like the
+service's; or PostgreSQL) and answers JSON — with the same number of workers, and drives them with
+wrk in turns, at 8, 32 and 128 connections: ceiling, events, ceiling, events. The ratio is
+events/s over ceiling/s of the same configuration and connections; the target is at least 0.6,
+with p99 under 50 ms at 32 connections. At 32 connections the older ceiling is measured too:
+`POST /bench/ceiling` inside the service (a sync endpoint through an ORM session, bench/ceiling.py).
 
-    python -m bench.http [--seconds 10] [--connections 32]
+    python -m bench.http [--seconds 8] [--connections 8 32 128] [--databases sqlite postgresql] [--workers 1 2]
 """
 
 from __future__ import annotations
@@ -28,11 +31,17 @@ import httpx
 
 from app.config import REPOSITORY
 
-PORT = 8766
+# Ports and database names can be moved, so that two checkouts can run benchmarks on one machine
+# without one dropping the other's database.
+PORT = int(os.environ.get("REITTI_BENCH_PORT", "8766"))
 BASE = f"http://127.0.0.1:{PORT}"
-MEMORY_PORT = 8767  # bench/memory.py's, so that the two can run at once
+MEMORY_PORT = PORT + 1  # bench/memory.py's, so that the two can run at once
+CEILING_PORT = PORT + 2
 POSTGRES = "postgresql://postgres@127.0.0.1:5432"
-BENCH_DATABASE = "reitti_bench_http"
+_SUFFIX = os.environ.get("REITTI_BENCH_DATABASE_SUFFIX", "")
+BENCH_DATABASE = "reitti_bench_http" + _SUFFIX
+CEILING_DATABASE = "reitti_bench_ceiling" + _SUFFIX
+CEILING_BASE = f"http://127.0.0.1:{CEILING_PORT}"
 
 
 @dataclass
@@ -103,15 +112,15 @@ def wrk(endpoint: str, script: Path, key: str, seconds: int, connections: int, b
 
 
 @contextmanager
-def fresh_database(kind: str, folder: Path) -> Iterator[str]:
+def fresh_database(kind: str, folder: Path, name: str = BENCH_DATABASE) -> Iterator[str]:
     """The URL of an empty database of `kind`; a PostgreSQL one is dropped afterwards."""
     if kind == "sqlite":
-        yield f"sqlite:///{folder / 'bench.db'}"
+        yield f"sqlite:///{folder / (name + '.db')}"
         return
-    admin = [sys.executable, "-c", _ADMIN, POSTGRES + "/postgres", BENCH_DATABASE]
+    admin = [sys.executable, "-c", _ADMIN, POSTGRES + "/postgres", name]
     subprocess.run(admin, check=True)
     try:
-        yield f"{POSTGRES}/{BENCH_DATABASE}"
+        yield f"{POSTGRES}/{name}"
     finally:
         subprocess.run([*admin, "--drop"], check=True)
 
@@ -130,7 +139,7 @@ with psycopg.connect(url, autocommit=True) as connection:
 
 @contextmanager
 def serving(
-    database_url: str, workers: int, app: str = "bench.ceiling:app", port: int = PORT
+    database_url: str, workers: int, app: str = "bench.ceiling:app", port: int = PORT, key_name: str = "bench"
 ) -> Iterator[tuple[str, int]]:
     """`app` with `workers` workers on a migrated database: an integration key and the server's pid."""
     env = {
@@ -144,7 +153,7 @@ def serving(
     reitti = [sys.executable, "-m", "app.cli"]
     subprocess.run([*reitti, "db", "upgrade"], env=env, check=True, capture_output=True, cwd=REPOSITORY)
     created = subprocess.run(
-        [*reitti, "keys", "create", "--role", "integration", "--name", "bench"],
+        [*reitti, "keys", "create", "--role", "integration", "--name", key_name],
         env=env,
         check=True,
         capture_output=True,
@@ -178,44 +187,154 @@ def serving(
         server.wait(timeout=30)
 
 
-def configuration(kind: str, workers: int, seconds: int, connections: int) -> None:
-    """Ceiling and events in turns, twice, on a fresh database; print each run and the ratio."""
-    print(f"\n{kind}, {workers} worker{'s' if workers > 1 else ''}, {connections} connections, {seconds} s a run:")
-    runs: list[Run] = []
+@contextmanager
+def serving_ceiling(database_url: str, folder: Path, workers: int, port: int = CEILING_PORT) -> Iterator[int]:
+    """bench/ceiling_app.py with `workers` workers: the server's pid."""
+    env = {**os.environ, "CEILING_DB": str(folder / "ceiling.db")}
+    if database_url.startswith("postgresql"):
+        env["CEILING_DATABASE_URL"] = database_url
+    server = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "bench.ceiling_app:app", "--port", str(port), "--workers", str(workers)]
+        + ["--log-level", "warning", "--no-access-log"],
+        env=env,
+        cwd=REPOSITORY,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(200):
+            if server.poll() is not None:
+                raise RuntimeError(f"the ceiling exited with {server.returncode}: is port {port} taken?")
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/openapi.json")
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError("the ceiling did not become ready")
+        yield server.pid
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def measured(endpoint: str, script: str, key: str, seconds: int, connections: int, pid: int, base: str) -> Run:
+    before = cpu_seconds(pid)
+    run = wrk(endpoint, REPOSITORY / "bench" / script, key, seconds, connections, base)
+    run.cpu_ms = (cpu_seconds(pid) - before) * 1000 / max(run.requests, 1)
+    print("  " + run.line(), flush=True)
+    return run
+
+
+def configuration(kind: str, workers: int, seconds: int, levels: list[int]) -> list[str]:
+    """Ceilings and events in turns on fresh databases; print each run, return the summary lines."""
+    print(f"\n{kind}, {workers} worker{'s' if workers > 1 else ''}, {seconds} s a run:")
+    summary = []
     with (
         tempfile.TemporaryDirectory() as folder,
         fresh_database(kind, Path(folder)) as url,
+        fresh_database(kind, Path(folder), CEILING_DATABASE) as ceiling_url,
         serving(url, workers) as (key, pid),
+        serving_ceiling(ceiling_url, Path(folder), workers) as ceiling_pid,
     ):
+        for connections in levels:
+            print(f" {connections} connections:")
+            runs: list[Run] = []
+            for _ in range(2):
+                runs.append(
+                    measured("ceiling", "post_events.lua", key, seconds, connections, ceiling_pid, CEILING_BASE)
+                )
+                runs.append(measured("/v1/events", "post_events.lua", key, seconds, connections, pid, BASE))
+            if connections == 32:
+                runs.append(measured("old ceiling", "ceiling_events.lua", key, seconds, connections, pid, BASE))
+            ceiling = max(run.per_second for run in runs if run.endpoint == "ceiling")
+            events = [run for run in runs if run.endpoint == "/v1/events"]
+            best = max(run.per_second for run in events)
+            old = [run.per_second for run in runs if run.endpoint == "old ceiling"]
+            line = (
+                f"{kind:<10} {workers} worker{'s' if workers > 1 else ' '} {connections:>3} conn: "
+                f"events/ceiling {best / ceiling:.2f} ({best:,.0f} / {ceiling:,.0f}; best of two each), "
+                f"events p50 {min(r.p50_ms for r in events):.1f} ms, p99 {max(r.p99_ms for r in events):.1f} ms"
+                + (f"; events/old ceiling {best / old[0]:.2f}" if old else "")
+            )
+            print("  " + line)
+            summary.append(line)
+    return summary
+
+
+def _wrk_both(bases: list[str], keys: list[str], seconds: int, connections: int) -> float:
+    """wrk on every base at once, the connections split between them: the combined rate."""
+    runs = [
+        subprocess.Popen(
+            ["wrk", "-t1", f"-c{connections // len(bases)}", f"-d{seconds}s", "-s"]
+            + [str(REPOSITORY / "bench" / "post_events.lua"), "-H", f"Authorization: Bearer {key}", base],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for base, key in zip(bases, keys, strict=True)
+    ]
+    total = 0.0
+    for run in runs:
+        report, _ = run.communicate()
+        total += float(re.search(r"Requests/sec:\s+([\d.]+)", report).group(1))  # type: ignore[union-attr]
+    return total
+
+
+def two_instances(seconds: int, connections: int) -> str:
+    """Two `reitti serve` (one worker each) on one PostgreSQL: one alone, then both at once, in turns;
+    then the chain is verified. Duplicates across the two are a test (tests/test_workers.py)."""
+    print(f"\ntwo instances on one PostgreSQL, {connections} connections in all, {seconds} s a run:")
+    second = PORT + 3
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        fresh_database("postgresql", Path(folder)) as url,
+        serving(url, 1, app="app.main:app") as (key, _),
+        serving(url, 1, app="app.main:app", port=second, key_name="bench-2") as (key_2, _),
+    ):
+        alone, both = [], []
         for _ in range(2):
-            for endpoint, script in (("ceiling", "ceiling_events.lua"), ("/v1/events", "post_events.lua")):
-                before = cpu_seconds(pid)
-                run = wrk(endpoint, REPOSITORY / "bench" / script, key, seconds, connections)
-                run.cpu_ms = (cpu_seconds(pid) - before) * 1000 / max(run.requests, 1)
-                runs.append(run)
-                print("  " + run.line(), flush=True)
-    ceiling = max(run.per_second for run in runs if run.endpoint == "ceiling")
-    events = max(run.per_second for run in runs if run.endpoint == "/v1/events")
-    worst_p99 = max(run.p99_ms for run in runs if run.endpoint == "/v1/events")
-    cpu = min(run.cpu_ms or 0.0 for run in runs if run.endpoint == "/v1/events")
-    cpu_ceiling = min(run.cpu_ms or 0.0 for run in runs if run.endpoint == "ceiling")
-    print(f"  events/ceiling {events / ceiling:.2f} (best of two each); worst p99 of events {worst_p99:.1f} ms")
-    print(f"  server CPU a request, ceiling/events: {cpu_ceiling / cpu:.2f} (least of two each)")
+            alone.append(_wrk_both([BASE], [key], seconds, connections))
+            both.append(_wrk_both([BASE, f"http://127.0.0.1:{second}"], [key, key_2], seconds, connections))
+            print(f"  one instance {alone[-1]:,.0f} /s   two instances together {both[-1]:,.0f} /s", flush=True)
+        env = {**os.environ, "REITTI_DATABASE_URL": url, "REITTI_CHAIN_KEY": "bench-chain"}
+        env["REITTI_CHECKPOINT_KEY"] = "bench"
+        verified = subprocess.run(
+            [sys.executable, "-m", "app.cli", "audit", "verify"],
+            env=env,
+            capture_output=True,
+            text=True,
+            cwd=REPOSITORY,
+        )
+    chain = verified.stdout.strip().splitlines()[0] if verified.stdout.strip() else verified.stderr.strip()
+    line = (
+        f"two instances: {max(both):,.0f} /s together against {max(alone):,.0f} /s alone "
+        f"({max(both) / max(alone):.2f}×); chain: {chain} (exit {verified.returncode})"
+    )
+    print("  " + line)
+    return line
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--seconds", type=int, default=8)
+    parser.add_argument("--connections", nargs="+", type=int, default=[8, 32, 128])
     parser.add_argument("--databases", nargs="+", default=["sqlite", "postgresql"])
     parser.add_argument("--workers", nargs="+", type=int, default=[1, 2])
+    parser.add_argument("--two-instances", action="store_true", help="only the two-instance run on PostgreSQL")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk not found: apt-get install wrk")
     print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; {time.strftime('%Y-%m-%d %H:%M')}")
+    print(f"load average before: {os.getloadavg()[0]:.2f}")
+    if args.two_instances:
+        print(two_instances(args.seconds, max(args.connections)))
+        return
+    summary = []
     for kind in args.databases:
         for workers in args.workers:
-            configuration(kind, workers, args.seconds, args.connections)
+            summary += configuration(kind, workers, args.seconds, args.connections)
+    print(f"\nload average after: {os.getloadavg()[0]:.2f}")
+    print("\n".join(summary))
 
 
 if __name__ == "__main__":

@@ -135,7 +135,9 @@ class Server:
 
     def __enter__(self) -> Server:
         self.thread.start()
-        deadline = time.monotonic() + 20
+        # A start with rules whose decision table is not cached walks their input domain first:
+        # seconds on a quiet machine, far more on a loaded one.
+        deadline = time.monotonic() + 90
         while not self.server.started:
             if time.monotonic() > deadline or not self.thread.is_alive():
                 raise RuntimeError("the test server did not start")

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.orm import Session
 
 from app.errors import Forbidden, Unauthenticated
@@ -176,7 +176,10 @@ class KnownKeys:
         self._principals = {digest: p for digest, p in self._principals.items() if p.key_id != key_id}
 
 
+# Built once (the ids bound at each call): the writer asks this in every batch.
+_LIVE_KEYS = select(ApiKey.id).where(ApiKey.id.in_(bindparam("key_ids", expanding=True)), ApiKey.revoked_at.is_(None))
+
+
 def live_keys(session: Session, key_ids: Iterable[int]) -> set[int]:
     """Which of these keys exist and are not revoked, as this transaction sees them."""
-    query = select(ApiKey.id).where(ApiKey.id.in_(set(key_ids)), ApiKey.revoked_at.is_(None))
-    return set(session.scalars(query))
+    return set(session.connection().scalars(_LIVE_KEYS, {"key_ids": sorted(set(key_ids))}))

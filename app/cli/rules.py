@@ -82,14 +82,11 @@ def rules_sign(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _loaded(settings: Settings) -> tuple[Rules, RuleEngine]:
-    from app.rules.engine import RuleEngine
+    from app.rules.input_domain import loaded_engine
     from app.rules.loader import load_rules
 
     rules = load_rules(settings.rules_dir)
-    engine = RuleEngine()
-    for ruleset in rules.rulesets:
-        engine.load(ruleset)
-    return rules, engine
+    return rules, loaded_engine(rules, settings.cache_dir)
 
 
 def rules_verify(args: argparse.Namespace, settings: Settings) -> int:

@@ -79,11 +79,18 @@ def _add_counts(session: Session, table: CountTable, period: str, counts: Tally)
         {period: start, **dict(zip(COUNT_GROUP, group, strict=True)), "decisions": count, "overridden": 0}
         for (start, group), count in sorted(counts.items())
     ]
-    statement = dialect_insert(session)(table)
-    added = statement.on_conflict_do_update(
+    session.connection().execute(_upsert_counts(dialect_insert(session), table, period), values)
+
+
+@lru_cache(maxsize=8)
+def _upsert_counts(insert: Callable[..., Any], table: CountTable, period: str) -> Any:
+    """The upsert of `_add_counts`, built once per dialect and table. Built for every batch, its
+    `excluded` alias copied each column of the table: with a decision or two to a batch, as the
+    writer has at moderate load, that was about a third of the batch's CPU."""
+    statement = insert(table)
+    return statement.on_conflict_do_update(
         index_elements=[period, *COUNT_GROUP], set_={"decisions": table.decisions + statement.excluded.decisions}
     )
-    session.connection().execute(added, values)
 
 
 def count_first_override(session: Session, decision: Decision) -> None:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
@@ -129,10 +130,16 @@ def _insert_new(session: Session, rows: Sequence[dict[str, Any]]) -> dict[str, i
     One statement: a row whose key is taken is skipped by the database itself, so a
     concurrent writer (another worker) that stored the same event first is never an error.
     """
-    statement = dialect_insert(session)(Decision).on_conflict_do_nothing(index_elements=["client", "event_id"])
     # On the connection, not the session: a plain INSERT of these rows, no ORM objects.
-    result = session.connection().execute(statement.returning(Decision.decision_id, Decision.seq), list(rows))
+    result = session.connection().execute(_insert_new_statement(dialect_insert(session)), list(rows))
     return {decision_id: seq for decision_id, seq in result}
+
+
+@lru_cache(maxsize=2)
+def _insert_new_statement(insert: Callable[..., Any]) -> Any:
+    """The INSERT of `_insert_new`, built once per dialect rather than for every batch."""
+    statement = insert(Decision).on_conflict_do_nothing(index_elements=["client", "event_id"])
+    return statement.returning(Decision.decision_id, Decision.seq)
 
 
 def _first_stored(session: Session, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], FirstStored]:

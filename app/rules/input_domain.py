@@ -8,19 +8,21 @@ the same one in the engine and in the direct reading of the YAML (`Condition.hol
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 from collections import Counter
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from app.errors import EventInvalid
-from app.rules.engine import RuleEngine
+from app.rules.engine import RuleEngine, Situations, named_values
 from app.rules.events import read_event
-from app.rules.model import AttributeType, CustomerType, EventType, Rules, RuleSet
+from app.rules.model import AttributeType, CustomerType, EventType, Facts, FactValue, Rules, RuleSet
 from app.rules.routing import outcome
 from app.schemas import CustomerIn, EventIn
 
@@ -68,20 +70,31 @@ def _attribute_choices(event_type: EventType, customer_type: CustomerType) -> li
 
 
 def points(
-    rules: Rules, ruleset: RuleSet, event_types: Collection[str] | None = None, homes: Collection[str] = ()
+    rules: Rules,
+    ruleset: RuleSet,
+    event_types: Collection[str] | None = None,
+    homes: Collection[str] = (),
+    *,
+    only_homes: Collection[str] | None = None,
+    every_type_languages: tuple[object, ...] | None = None,
 ) -> Iterator[EventIn]:
-    """Every point of the domain of `ruleset` (or of some event types), as an event body."""
+    """Every point of the domain of `ruleset` (or of some event types), as an event body.
+
+    By default the homes are the area's members and one outside, and a language is tried
+    only where an event type may require one; `only_homes` and `every_type_languages`
+    replace those choices (the decision table's walk: representatives, every event type).
+    """
     occurred = datetime.combine(ruleset.valid_from, datetime.min.time(), ZoneInfo("Europe/Helsinki")) + timedelta(
         hours=12
     )
-    homes = sorted({*ruleset.area_municipalities, *homes, OUTSIDE_HOME})
+    homes = sorted(only_homes if only_homes is not None else {*ruleset.area_municipalities, *homes, OUTSIDE_HOME})
     for event_type in rules.registry.event_types.values():
         if event_types is not None and event_type.code not in event_types:
             continue
         for customer_type in event_type.customer_types:
             choices = _attribute_choices(event_type, customer_type)
             names = [name for name, _ in choices]
-            languages = LANGUAGES if event_type.language_required_when else (ABSENT,)
+            languages = every_type_languages or (LANGUAGES if event_type.language_required_when else (ABSENT,))
             for values in itertools.product(*(v for _, v in choices)):
                 attributes = {n: v for n, v in zip(names, values, strict=True) if v is not ABSENT}
                 if customer_type is not CustomerType.jobseeker and set(attributes) & set(
@@ -101,6 +114,65 @@ def points(
                         ),
                         attributes=attributes,
                     )
+
+
+def _named(rules: Rules, ruleset: RuleSet, fact: str) -> set[FactValue]:
+    """Every value of `fact` that a condition names: the rules', the derived facts' and the registry's."""
+    conditions = [rule.when for rule in ruleset.rules] + [derived.when for derived in ruleset.derived_facts]
+    for event_type in rules.registry.event_types.values():
+        if event_type.language_required_when is not None:
+            conditions.append(event_type.language_required_when)
+        conditions += [spec.required_when for spec in event_type.attributes.values() if spec.required_when]
+    return named_values(conditions).get(fact, set())
+
+
+def representatives(rules: Rules, ruleset: RuleSet) -> tuple[list[str], tuple[object, ...]]:
+    """Homes and languages that stand for all of them.
+
+    Conditions test a home or a language only for equality with the values they name (and
+    a home's area). So every named value is tried, plus one unnamed home inside the area,
+    one outside it, one unnamed language and none: any other value is decided as these are.
+    """
+    named_homes = _named(rules, ruleset, "home_municipality")
+    inside = sorted(code for code in ruleset.area_municipalities if code not in named_homes)
+    outside = sorted(code for code in rules.registry.municipalities if code not in ruleset.area_municipalities)
+    outside_unnamed = [code for code in outside if code not in named_homes]
+    homes = {str(code) for code in named_homes} | set(inside[:1])
+    homes |= {OUTSIDE_HOME} if OUTSIDE_HOME in outside_unnamed else set(outside_unnamed[:1])
+    named_languages = _named(rules, ruleset, "language")
+    unnamed = next(code for code in ("en", "de", "ru", "et", "so", "ar") if code not in named_languages)
+    return sorted(homes), (ABSENT, *sorted(str(code) for code in named_languages), unnamed)
+
+
+def situations(rules: Rules, ruleset: RuleSet, event_types: Collection[str] | None = None) -> Iterator[Facts]:
+    """The facts of every valid situation of the domain: what the engine's decision table is filled from.
+
+    Every language is tried only for an event type whose rules test the language: one that
+    no rule of it tests leaves the situation as it is. Where the language may be required,
+    one language and none are tried, as its absence can make the event invalid.
+    """
+    homes, languages = representatives(rules, ruleset)
+    reduction = Situations(ruleset)
+    for code, event_type in rules.registry.event_types.items():
+        if event_types is not None and code not in event_types:
+            continue
+        if "language" in reduction.tested(code):
+            tried = languages
+        else:
+            tried = (ABSENT, languages[-1]) if event_type.language_required_when else (ABSENT,)
+        for body in points(rules, ruleset, {code}, only_homes=homes, every_type_languages=tried):
+            try:
+                yield read_event(body, rules, pseudonym_key=b"decision-table", ruleset=ruleset).facts
+            except EventInvalid:
+                continue
+
+
+def loaded_engine(rules: Rules, cache_dir: Path | None = None) -> RuleEngine:
+    """An engine with every rule set compiled and its decision table filled (from `cache_dir` when it can)."""
+    engine = RuleEngine(cache_dir=cache_dir)
+    for ruleset in rules.rulesets:
+        engine.load(ruleset, situations=functools.partial(situations, rules, ruleset))
+    return engine
 
 
 def walk(

@@ -214,7 +214,7 @@ class TestEngine:
         def work() -> None:
             for event in events:
                 expected = [r.id for r in ruleset.rules if r.when.holds(event.facts)]
-                if rule_engine.matching_rules(ruleset, event.facts) != expected:
+                if rule_engine.decide_by_durable(ruleset, event.facts) != expected:
                     wrong.append(event.event_type.code)
 
         threads = [threading.Thread(target=work) for _ in range(16)]
@@ -235,7 +235,7 @@ class TestEngine:
             "central_integration_customer": False,
         }
         for _ in range(1500):
-            assert rule_engine.matching_rules(ruleset, facts) == ["employment_plan"]
+            assert rule_engine.decide_by_durable(ruleset, facts) == ["employment_plan"]
 
     def test_a_number_never_matches_a_code(self, rules: Rules, rule_engine: RuleEngine) -> None:
         """The engine matches '564' == 564; typed facts are why that cannot happen in Reitti."""
@@ -250,7 +250,7 @@ class TestEngine:
             "language": "fi",
             "central_integration_customer": False,
         }
-        loose = rule_engine.matching_rules(ruleset, facts)  # type: ignore[arg-type]
+        loose = rule_engine.decide_by_durable(ruleset, facts)  # type: ignore[arg-type]
         strict = [r.id for r in ruleset.rules if r.when.holds(facts)]  # type: ignore[arg-type]
         assert loose == ["information_advice.walk_in.oulu"]
         assert strict == ["information_advice.walk_in"]
