@@ -196,6 +196,25 @@ async def _customer(
     return pseudonymise(services(request).pseudonym_key, customer_id)
 
 
+async def _required_customer(
+    request: Request,
+    customer_id: Annotated[
+        str,
+        Header(
+            alias=CUSTOMER_HEADER,
+            min_length=1,
+            max_length=128,
+            description="The customer (identity code, business id or opaque id). A header, not a query "
+            "parameter, so that the code never lands in an access log.",
+        ),
+    ],
+) -> str:
+    """The pseudonym of the customer a request is about; the schema says the header is required."""
+    pseudonym = await _customer(request, customer_id)
+    assert pseudonym is not None, "a required header is never missing here"
+    return pseudonym
+
+
 # X-Road (Suomi.fi Data Exchange Layer) request headers kept with a decision for auditors, by the key
 # they are kept under. X-Road-UserId names a person (often by identity code): only its pseudonym is kept.
 X_ROAD_HEADERS = {
@@ -248,6 +267,7 @@ PrincipalDep = Annotated[Principal, Depends(_principal)]
 RulesDep = Annotated[Rules, Depends(_rules)]
 EngineDep = Annotated[RuleEngine, Depends(_engine)]
 CustomerDep = Annotated[str | None, Depends(_customer)]
+RequiredCustomerDep = Annotated[str, Depends(_required_customer)]
 Filters = TypeVar("Filters", bound=DecisionFilters)
 
 

@@ -12,7 +12,7 @@ from pydantic import (
     JsonValue,
 )
 
-from app.schemas import Texts
+from app.schemas import NoteOut, Texts
 
 
 class AttributeOut(BaseModel):
@@ -83,14 +83,6 @@ class ConditionOut(BaseModel):
     all: list[TermOut]
     any: list[ConditionOut]
     text: str = Field(description="the same in words")
-
-
-class NoteOut(BaseModel):
-    """A note a decision of the rule carries; kind `interpretation` marks a reading of the plan."""
-
-    kind: str
-    fi: str
-    en: str
 
 
 class CustomershipRuleOut(BaseModel):

@@ -7,7 +7,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
 
-from app.errors import FieldError, InvalidQuery
 from app.models import Acknowledgement
 from app.schemas import (
     AcknowledgementIn,
@@ -22,10 +21,9 @@ from app.schemas import (
 from app.web.api import EVERY_OPERATION
 from app.web.api.schemas import problem_responses
 from app.web.deps import (
-    CUSTOMER_HEADER,
-    CustomerDep,
     ReaderDep,
     ReadSessionDep,
+    RequiredCustomerDep,
     RulesDep,
     WaitingTimesDep,
     WorklistAnswererDep,
@@ -114,10 +112,8 @@ def post_return(
 
 
 @router.get("/v1/customership", tags=["worklists"], responses=problem_responses(404))
-def get_customership(reader: ReaderDep, customer: CustomerDep) -> CustomerRegisterOut:
+def get_customership(reader: ReaderDep, customer: RequiredCustomerDep) -> CustomerRegisterOut:
     """The customer's holder now, since when, by which decision, and the history; the customer in the header."""
-    if customer is None:
-        raise InvalidQuery([FieldError(("header", CUSTOMER_HEADER), f"give the customer's id in {CUSTOMER_HEADER}")])
     return reads.read_customership(reader, customer)
 
 
