@@ -346,14 +346,16 @@ CHROMIUM_ARGS = [
 ]
 
 
-# The browser, for every browser test of the suite: one Playwright and one Chromium for the whole run.
-@pytest.fixture(scope="session")
+# The browser, for every browser test of the suite: one Playwright and one Chromium per module. Not
+# per session: the sync Playwright keeps an event loop running in the main thread while it lives,
+# and the tests after a browser module (asyncio.run in tests/rules, say) need that thread free.
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as running:
         yield running
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium with apt")
