@@ -112,6 +112,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for endpoints in (events, decisions, worklists, audit, registry, interpretations, reports, webhooks):
         app.include_router(endpoints.router)
     app.include_router(operations.router)
+    # Innermost: its answers are counted, size-limited and stamped as the route's are.
+    app.add_middleware(events.PostEventFastPath, fastapi_app=app)
     install_ui(app, identity_provider=sign_in.issuer if sign_in else None)
     install_docs(app)
     document_problem_media_type(app)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 import logging
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, TypeVar
 
@@ -227,19 +227,19 @@ X_ROAD_USER = "X-Road-UserId"
 X_ROAD_LIMIT = 255
 
 
-async def _x_road(request: Request) -> dict[str, str] | None:
-    """The request's X-Road headers, as kept with its decision; None without any. 422 names a bad header."""
+def x_road_kept(headers: Mapping[str, str], pseudonym_key: bytes) -> dict[str, str] | None:
+    """A request's X-Road headers, as kept with its decision; None without any. 422 names a bad header."""
     kept: dict[str, str] = {}
     errors = []
     for header, name in (*X_ROAD_HEADERS.items(), (X_ROAD_USER, "user_pseudonym")):
-        value = request.headers.get(header)
+        value = headers.get(header)
         if value is None:
             continue
         if header == X_ROAD_USER:
             if not value.strip() or len(value) > X_ROAD_LIMIT:
                 errors.append(FieldError(("header", header), f"must be 1 to {X_ROAD_LIMIT} characters"))
             else:
-                kept[name] = pseudonymise(services(request).pseudonym_key, value.strip())
+                kept[name] = pseudonymise(pseudonym_key, value.strip())
             continue
         try:
             storable_text(value)
@@ -258,6 +258,10 @@ async def _x_road(request: Request) -> dict[str, str] | None:
     if errors:
         raise InvalidQuery(errors)
     return kept or None
+
+
+async def _x_road(request: Request) -> dict[str, str] | None:
+    return x_road_kept(request.headers, services(request).pseudonym_key)
 
 
 ReadSessionDep = Annotated[Session, Depends(_read_session, scope="function")]

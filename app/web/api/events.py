@@ -1,27 +1,43 @@
-"""POST /v1/events: route an event and store the decision once per (client, event_id)."""
+"""POST /v1/events: route an event and store the decision once per (client, event_id).
+
+Two doors to one path. The route below is what FastAPI documents and what answers every request
+that goes wrong. `PostEventFastPath` answers the busy, valid case without FastAPI's dependency
+machinery (issue 17): a remembered API key, a JSON body that validates, an event the rules take.
+Whatever it cannot answer, it hands to the route with the body it read; both then prepare, store
+and answer with the same functions (`_prepare`, `_store`, `decision_response`).
+"""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, FastAPI, Request, Response
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.access import roles
+from app.access.keys import Principal, bearer_key
+from app.access.oidc import looks_like_jwt
 from app.decisions import intake
+from app.decisions.store import Submission
 from app.errors import EventIdConflict, Unauthenticated
 from app.models import NO_NUMBER
 from app.schemas import DecisionOut, EventIn
 from app.web.api import EVERY_OPERATION
 from app.web.api.decisions import stamp_ruleset
 from app.web.api.schemas import problem_responses
-from app.web.deps import EngineDep, EventPosterDep, RulesDep, XRoadDep, services
+from app.web.deps import EventPosterDep, Services, XRoadDep, services, x_road_kept
+from app.web.problems import error_problem
 
 router = APIRouter(responses=EVERY_OPERATION)
+PATH = "/v1/events"
 
 
 @router.post(
-    "/v1/events",
+    PATH,
     status_code=201,
-    # Documents the answer; the endpoint serialises it itself (see the end of post_event).
+    # Documents the answer; the endpoint serialises it itself (decision_response).
     response_model=DecisionOut,
     responses={
         200: {"model": DecisionOut, "description": "The same event again: the first decision"},
@@ -29,43 +45,57 @@ router = APIRouter(responses=EVERY_OPERATION)
     },
     tags=["events"],
 )
-async def post_event(
-    body: EventIn,
-    request: Request,
-    principal: EventPosterDep,
-    rules: RulesDep,
-    engine: EngineDep,
-    x_road: XRoadDep,
-) -> Response:
+async def post_event(body: EventIn, request: Request, principal: EventPosterDep, x_road: XRoadDep) -> Response:
     """Route an event: the decision the plan prescribes, stored once per (client, event_id)."""
-    # The busiest path stays on the event loop until it stores: the key is remembered
-    # (event_poster), reading the event and deciding are computation only (the engine's
-    # answers are mostly remembered; a new one takes about 0.1 ms), and the writer thread
-    # stores it with the others that arrive meanwhile (app/decisions/writer.py). Each trip to a
-    # worker thread cost about 0.3 ms of CPU here, more than deciding.
     opened = services(request)
+    submission = _prepare(opened, body, principal, x_road)
+    return decision_response(*await _store(opened, principal, submission))
+
+
+def _prepare(opened: Services, body: EventIn, principal: Principal, x_road: dict[str, str] | None) -> Submission:
+    """The event read, decided and checked against the caller's scope; EventInvalid (422) names what is wrong.
+
+    Computation only, on the event loop: reading the event and deciding take well under a
+    millisecond (the engine's answers are a table), less than a trip to a worker thread.
+    """
     submission = intake.prepare(
         body,
         client=principal.name,
-        rules=rules,
-        engine=engine,
+        rules=opened.rules,
+        engine=opened.engine,
         pseudonym_key=opened.pseudonym_key,
         future_tolerance=timedelta(seconds=opened.settings.future_tolerance_seconds),
         x_road=x_road,
     )
     intake.check_scope(principal, submission)  # the UI's rule too; an integration sees what it posts
+    return submission
+
+
+async def _store(opened: Services, principal: Principal, submission: Submission) -> tuple[DecisionOut, bool]:
+    """The decision stored by the writer thread with the others that arrive meanwhile (app/decisions/writer.py).
+
+    (decision, True) when new, (the first decision, False) for a repeat; a revoked key (401) and a
+    used event id with another body (409) are raised.
+    """
     key_id = principal.key_id if principal.key_id != NO_NUMBER else None  # an access token has no key to revoke
-    stored = await services(request).writer.store(submission, key_id=key_id)
+    stored = await opened.writer.store(submission, key_id=key_id)
     if isinstance(stored, Unauthenticated):
-        services(request).known_keys.forget(principal.key_id)
+        opened.known_keys.forget(principal.key_id)
         raise stored
     if isinstance(stored, EventIdConflict):
         raise stored
     decision, created = stored
     if created:
         intake.log_new(submission, decision)
-    # The decision was validated when it was built (a frozen DecisionOut): FastAPI would
-    # validate it again against the response model and encode it through json.dumps.
+    return decision, created
+
+
+def decision_response(decision: DecisionOut, created: bool) -> Response:
+    """201 with a new decision, 200 with the first one for a repeat: its JSON, where it lives, its rule set.
+
+    The decision was validated when it was built (a frozen DecisionOut): FastAPI would validate
+    it again against the response model and encode it through json.dumps.
+    """
     response = Response(
         decision.model_dump_json(),
         status_code=201 if created else 200,
@@ -74,3 +104,97 @@ async def post_event(
     )
     stamp_ruleset(response, decision)
     return response
+
+
+class PostEventFastPath:
+    """ASGI middleware: a valid POST /v1/events from a remembered key, answered without FastAPI's machinery.
+
+    Under load FastAPI's share of this endpoint (routing, solving five dependencies, the exit
+    stack, its request and response objects) cost more CPU than reading, deciding and storing
+    the event together (bench/RESULTS.md, issue 17). Here the request is checked exactly as the
+    route checks it: the same key memory and role, the same model validating the same parsed
+    JSON, the same X-Road reading, preparing and storing. Any request it would have to refuse
+    goes to the route with the body it read, so every error is the route's own, with its
+    re-check of a remembered key. Innermost of the app's middleware: counted, size-limited and
+    stamped like the route's answers.
+    """
+
+    def __init__(self, app: ASGIApp, fastapi_app: FastAPI) -> None:
+        self.app = app
+        self.fastapi_app = fastapi_app
+        # The request counts name the route by its template, as the router would have put it in the scope.
+        self._route = next(route for route in router.routes if getattr(route, "path", None) == PATH)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != PATH:
+            await self.app(scope, receive, send)
+            return
+        body = await _whole_body(receive)
+        if body is None:  # the client went away
+            return
+        opened: Services | None = self.fastapi_app.state.services
+        ready = _ready(opened, Headers(scope=scope), body) if opened is not None else None
+        if opened is None or ready is None:
+            await self.app(scope, _replaying(body, receive), send)
+            return
+        scope["route"] = self._route
+        try:
+            response = decision_response(*await _store(opened, *ready))
+        except Exception as error:  # answered as the route's exception handlers answer it
+            response = error_problem(error, "POST", PATH)
+        await response(scope, receive, send)
+
+
+def _ready(opened: Services, headers: Headers, body: bytes) -> tuple[Principal, Submission] | None:
+    """The caller and the submission when the route would store this request; None when it might refuse it."""
+    principal = _remembered_poster(opened, headers.get("authorization"))
+    media_type = headers.get("content-type", "").partition(";")[0].strip().lower()
+    if principal is None or media_type != "application/json":
+        return None
+    try:
+        event = EventIn.model_validate(json.loads(body))  # as FastAPI validates a body: the parsed JSON
+        return principal, _prepare(opened, event, principal, x_road_kept(headers, opened.pseudonym_key))
+    except Exception:  # noqa: BLE001 - bad JSON, the model, the event, the scope: the route answers it its way
+        return None
+
+
+def _remembered_poster(opened: Services, authorization: str | None) -> Principal | None:
+    """The principal of an API key this process already knows and that may post events; None otherwise.
+
+    An access token is checked on every arrival, a key seen for the first time is looked up:
+    both by the route (app/web/deps.py, `_event_poster`).
+    """
+    try:
+        key = bearer_key(authorization)
+    except Unauthenticated:
+        return None
+    if looks_like_jwt(key):
+        return None
+    principal = opened.known_keys.get(key)
+    return principal if principal is not None and principal.role in roles.POST_EVENTS else None
+
+
+async def _whole_body(receive: Receive) -> bytes | None:
+    """The request's body, however many messages it comes in; None when the client disconnects."""
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _replaying(body: bytes, receive: Receive) -> Receive:
+    """`receive` for the app behind: the body read here, then whatever the client sends next."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
