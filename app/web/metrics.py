@@ -43,6 +43,18 @@ class Metrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
         )
         self._database: DatabaseCollector | None = None
+        # Each label set's child, looked up once: `labels()` takes a lock and builds a key on every call.
+        self._counted: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+
+    def answered(self, method: str, route: str, status: int, seconds: float) -> None:
+        """Count one answered request and its time to answer."""
+        children = self._counted.get((method, route, status))
+        if children is None:
+            children = (self.requests.labels(method, route, str(status)), self.latency.labels(method, route))
+            self._counted[(method, route, status)] = children
+        counter, latency = children
+        counter.inc()
+        latency.observe(seconds)
 
     def watch(self, sessions: sessionmaker[Session]) -> None:
         """Read the database's figures with these sessions when scraped (from the lifespan)."""
@@ -126,6 +138,4 @@ class CountRequests:
             await self.app(scope, receive, sending)
         finally:
             route = getattr(scope.get("route"), "path", None) or "unmatched"
-            method = scope["method"]
-            self.metrics.requests.labels(method, route, str(status)).inc()
-            self.metrics.latency.labels(method, route).observe(time.monotonic() - started)
+            self.metrics.answered(scope["method"], route, status, time.monotonic() - started)

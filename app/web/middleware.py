@@ -94,13 +94,17 @@ class RulesetHeader:
 
         async def stamped(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                services = self.fastapi_app.state.services  # None outside the lifespan
-                ruleset = services.rules.in_force(today_in_finland()) if services else None
-                if ruleset and not any(k.lower() == b"reitti-ruleset" for k, _ in headers):
-                    headers.append((b"reitti-ruleset", ruleset.version.encode()))
-                    headers.append((b"reitti-ruleset-sha256", ruleset.sha256.encode()))
-                message = {**message, "headers": headers}
+                headers = message.get("headers", [])
+                # A decision names its own rule set (most answers under load): then nothing to add.
+                if not any(k.lower() == b"reitti-ruleset" for k, _ in headers):
+                    services = self.fastapi_app.state.services  # None outside the lifespan
+                    ruleset = services.rules.in_force(today_in_finland()) if services else None
+                    if ruleset:
+                        stamp = [
+                            (b"reitti-ruleset", ruleset.version.encode()),
+                            (b"reitti-ruleset-sha256", ruleset.sha256.encode()),
+                        ]
+                        message = {**message, "headers": [*headers, *stamp]}
             await send(message)
 
         await self.app(scope, receive, stamped)
