@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import fcntl
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 from sqlalchemy import insert, text
 from sqlalchemy.engine import make_url
 
-from app.db import make_engine, refresh_sqlite_statistics
+from app.db import make_engine, make_sessions, refresh_sqlite_statistics
 from app.decisions.store import decision_values, request_fingerprint
 from app.models import Decision
 from app.rules.engine import RuleEngine
@@ -54,3 +58,34 @@ def test_sqlite_statistics_are_made_once_the_log_is_large_and_again_when_it_has_
             assert refresh_sqlite_statistics(engine, least=1000) is True
         finally:
             engine.dispose()
+
+
+_HOLD_THE_TURN = """
+import sys, time
+from app.db import make_engine, make_sessions
+_, write = make_sessions(make_engine(sys.argv[1]))
+with write():
+    print("holding", flush=True)
+    sys.stdin.readline()  # until the test says so
+"""
+
+
+def test_a_sqlite_writer_waits_for_a_writer_of_another_process_on_the_lock_beside_the_file(tmp_path: Path) -> None:
+    """Workers take their turns on an flock(2) beside the database, not in SQLite's sleeping busy handler."""
+    url = f"sqlite:///{tmp_path / 'turns.db'}"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_THE_TURN, url], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline() == "holding\n"
+        with open(tmp_path / "turns.db-writer.lock", "rb") as lock:
+            with pytest.raises(BlockingIOError):
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            holder.communicate("done\n", timeout=30)
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released with the transaction
+    finally:
+        holder.kill()
+    _, write = make_sessions(make_engine(url))
+    with write() as session:  # and this process's writer takes the turn after it
+        assert session.execute(text("SELECT 1")).scalar() == 1
