@@ -10,11 +10,16 @@ with p99 under 50 ms at 32 connections. At 32 connections the older ceiling is m
 `POST /bench/ceiling` inside the service (a sync endpoint through an ORM session, bench/ceiling.py).
 
     python -m bench.http [--seconds 8] [--connections 8 32 128] [--databases sqlite postgresql] [--workers 1 2]
+                         [--before CHECKOUT]
+
+`--before` serves an earlier commit's checkout too (`git worktree add /tmp/before <commit>`), with
+this environment, and measures it in the same turns: the before and after of a change in one run.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import shutil
@@ -42,6 +47,9 @@ _SUFFIX = os.environ.get("REITTI_BENCH_DATABASE_SUFFIX", "")
 BENCH_DATABASE = "reitti_bench_http" + _SUFFIX
 CEILING_DATABASE = "reitti_bench_ceiling" + _SUFFIX
 CEILING_BASE = f"http://127.0.0.1:{CEILING_PORT}"
+BEFORE_PORT = PORT + 4  # an earlier commit's service, with --before (two-instance runs take PORT + 3)
+BEFORE_BASE = f"http://127.0.0.1:{BEFORE_PORT}"
+BEFORE_DATABASE = "reitti_bench_before" + _SUFFIX
 
 
 @dataclass
@@ -139,11 +147,17 @@ with psycopg.connect(url, autocommit=True) as connection:
 
 @contextmanager
 def serving(
-    database_url: str, workers: int, app: str = "bench.ceiling:app", port: int = PORT, key_name: str = "bench"
+    database_url: str,
+    workers: int,
+    app: str = "bench.ceiling:app",
+    port: int = PORT,
+    key_name: str = "bench",
+    repository: Path = REPOSITORY,
 ) -> Iterator[tuple[str, int]]:
-    """`app` with `workers` workers on a migrated database: an integration key and the server's pid."""
+    """`app` of `repository` with `workers` workers on a migrated database: an integration key and the server's pid."""
     env = {
         **os.environ,
+        "PYTHONPATH": str(repository),
         "REITTI_DATABASE_URL": database_url,
         "REITTI_PSEUDONYM_KEY": "bench",
         "REITTI_CHECKPOINT_KEY": "bench",
@@ -151,21 +165,21 @@ def serving(
         "REITTI_SESSION_SECRET": "bench-session-secret-bench-session-secret",
     }
     reitti = [sys.executable, "-m", "app.cli"]
-    subprocess.run([*reitti, "db", "upgrade"], env=env, check=True, capture_output=True, cwd=REPOSITORY)
+    subprocess.run([*reitti, "db", "upgrade"], env=env, check=True, capture_output=True, cwd=repository)
     created = subprocess.run(
         [*reitti, "keys", "create", "--role", "integration", "--name", key_name],
         env=env,
         check=True,
         capture_output=True,
         text=True,
-        cwd=REPOSITORY,
+        cwd=repository,
     )
     key = created.stdout.strip().splitlines()[-1]
     server = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", app, "--port", str(port), "--workers", str(workers)]
         + ["--log-level", "warning", "--no-access-log"],
         env=env,
-        cwd=REPOSITORY,
+        cwd=repository,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -226,17 +240,25 @@ def measured(endpoint: str, script: str, key: str, seconds: int, connections: in
     return run
 
 
-def configuration(kind: str, workers: int, seconds: int, levels: list[int]) -> list[str]:
-    """Ceilings and events in turns on fresh databases; print each run, return the summary lines."""
+def configuration(kind: str, workers: int, seconds: int, levels: list[int], before: Path | None = None) -> list[str]:
+    """Ceilings and events in turns on fresh databases; print each run, return the summary lines.
+
+    With `before` (a checkout of an earlier commit), that tree's service is served too, on its
+    own fresh database, and measured in the same turns: before and after in one run.
+    """
     print(f"\n{kind}, {workers} worker{'s' if workers > 1 else ''}, {seconds} s a run:")
     summary = []
-    with (
-        tempfile.TemporaryDirectory() as folder,
-        fresh_database(kind, Path(folder)) as url,
-        fresh_database(kind, Path(folder), CEILING_DATABASE) as ceiling_url,
-        serving(url, workers) as (key, pid),
-        serving_ceiling(ceiling_url, Path(folder), workers) as ceiling_pid,
-    ):
+    with contextlib.ExitStack() as stack:
+        folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        url = stack.enter_context(fresh_database(kind, folder))
+        ceiling_url = stack.enter_context(fresh_database(kind, folder, CEILING_DATABASE))
+        key, pid = stack.enter_context(serving(url, workers))
+        ceiling_pid = stack.enter_context(serving_ceiling(ceiling_url, folder, workers))
+        earlier: tuple[str, int] | None = None
+        if before is not None:
+            before_url = stack.enter_context(fresh_database(kind, folder, BEFORE_DATABASE))
+            served = serving(before_url, workers, "app.main:app", BEFORE_PORT, repository=before)
+            earlier = stack.enter_context(served)
         for connections in levels:
             print(f" {connections} connections:")
             runs: list[Run] = []
@@ -245,17 +267,24 @@ def configuration(kind: str, workers: int, seconds: int, levels: list[int]) -> l
                     measured("ceiling", "post_events.lua", key, seconds, connections, ceiling_pid, CEILING_BASE)
                 )
                 runs.append(measured("/v1/events", "post_events.lua", key, seconds, connections, pid, BASE))
+                if earlier is not None:
+                    before_key, before_pid = earlier
+                    runs.append(
+                        measured("before", "post_events.lua", before_key, seconds, connections, before_pid, BEFORE_BASE)
+                    )
             if connections == 32:
                 runs.append(measured("old ceiling", "ceiling_events.lua", key, seconds, connections, pid, BASE))
             ceiling = max(run.per_second for run in runs if run.endpoint == "ceiling")
             events = [run for run in runs if run.endpoint == "/v1/events"]
             best = max(run.per_second for run in events)
             old = [run.per_second for run in runs if run.endpoint == "old ceiling"]
+            earlier_runs = [run for run in runs if run.endpoint == "before"]
             line = (
                 f"{kind:<10} {workers} worker{'s' if workers > 1 else ' '} {connections:>3} conn: "
                 f"events/ceiling {best / ceiling:.2f} ({best:,.0f} / {ceiling:,.0f}; best of two each), "
                 f"events p50 {min(r.p50_ms for r in events):.1f} ms, p99 {max(r.p99_ms for r in events):.1f} ms"
                 + (f"; events/old ceiling {best / old[0]:.2f}" if old else "")
+                + (f"; before/ceiling {max(r.per_second for r in earlier_runs) / ceiling:.2f}" if earlier_runs else "")
             )
             print("  " + line)
             summary.append(line)
@@ -321,6 +350,7 @@ def main() -> None:
     parser.add_argument("--databases", nargs="+", default=["sqlite", "postgresql"])
     parser.add_argument("--workers", nargs="+", type=int, default=[1, 2])
     parser.add_argument("--two-instances", action="store_true", help="only the two-instance run on PostgreSQL")
+    parser.add_argument("--before", type=Path, help="a checkout of an earlier commit, measured in the same turns")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk not found: apt-get install wrk")
@@ -332,7 +362,7 @@ def main() -> None:
     summary = []
     for kind in args.databases:
         for workers in args.workers:
-            summary += configuration(kind, workers, args.seconds, args.connections)
+            summary += configuration(kind, workers, args.seconds, args.connections, args.before)
     print(f"\nload average after: {os.getloadavg()[0]:.2f}")
     print("\n".join(summary))
 
