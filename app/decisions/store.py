@@ -40,22 +40,11 @@ def request_fingerprint(body: EventIn, pseudonym: str) -> str:
 
 
 class FirstStored(NamedTuple):
-    """The first decision stored for a (client, event_id), as a repeat is answered from it."""
+    """The first decision stored under a (client, event_id), as a repeat is answered from it: plain values."""
 
-    event_id: str
     decision_id: str
     request_sha256: str
-    decision: DecisionOut
-
-
-def _replay(first: FirstStored, fingerprint: str) -> DecisionOut:
-    """The first decision again, for a repeat with the same body; a different body is refused."""
-    if first.request_sha256 != fingerprint:
-        raise EventIdConflict(
-            # Not the event id itself: it is the client's text, and the detail goes to logs.
-            f"This event id was already used by this client with a different body (decision {first.decision_id})."
-        )
-    return first.decision
+    decision: dict[str, Any]  # the decision's JSON
 
 
 def decision_values(
@@ -118,6 +107,34 @@ class Submission:
         """The idempotency key: (client, event_id)."""
         return self.client, self.event.event_id
 
+    def row(self) -> Row:
+        """The submission as the decision log's row: plain values, which may cross to the storing process."""
+        values = decision_values(
+            client=self.client,
+            event=self.event,
+            fingerprint=self.fingerprint,
+            decision=self.decision,
+            x_road=self.x_road,
+        )
+        return Row(self.client, self.event.event_id, values)
+
+
+class Row(NamedTuple):
+    """A submission as the log's row: its idempotency key and its columns (the decision and event as JSON)."""
+
+    client: str
+    event_id: str
+    values: dict[str, Any]
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """The idempotency key: (client, event_id)."""
+        return self.client, self.event_id
+
+    def first_stored(self) -> FirstStored:
+        """This row as the first decision of its key, for a repeat in the same batch."""
+        return FirstStored(self.values["decision_id"], self.values["request_sha256"], self.values["decision"])
+
 
 # What storing one submission came to: (decision, True) when new, (the first decision, False)
 # on a replay, or the error that refuses it (a different body under a used event id).
@@ -147,58 +164,78 @@ def _first_stored(session: Session, keys: Iterable[tuple[str, str]]) -> dict[tup
     event_ids_by_client: dict[str, list[str]] = {}
     for client, event_id in keys:
         event_ids_by_client.setdefault(client, []).append(event_id)
-    columns = [getattr(Decision, name) for name in FirstStored._fields]
     found: dict[tuple[str, str], FirstStored] = {}
     for client, event_ids in event_ids_by_client.items():
-        query = select(*columns).where(Decision.client == client, Decision.event_id.in_(event_ids))
+        query = select(Decision.event_id, Decision.decision_id, Decision.request_sha256, Decision.decision).where(
+            Decision.client == client, Decision.event_id.in_(event_ids)
+        )
         for event_id, decision_id, request_sha256, decision in session.execute(query):
-            first = FirstStored(event_id, decision_id, request_sha256, DecisionOut.model_validate(decision))
-            found[(client, event_id)] = first
+            found[(client, event_id)] = FirstStored(decision_id, request_sha256, decision)
     return found
 
 
-def store(session: Session, submissions: Sequence[Submission]) -> list[Stored]:
-    """Store and chain each event once, in the caller's transaction; what each came to, in order.
+def store_rows(session: Session, rows: Sequence[Row]) -> list[FirstStored | None]:
+    """Store and chain each row's event once, in the caller's transaction: for each row, in order,
+    None when it was stored now, or the decision stored first under its key.
 
-    The first submission of a (client, event_id) that the log does not hold yet is inserted,
-    chained, and put in the customership register and on the units' worklists; every other one
-    is answered with the decision stored first, or refused when its body differs. Many
-    submissions share one transaction: one BEGIN, one chain lock and one COMMIT (on
-    PostgreSQL a flush to disk) for all of them.
+    The first row of a (client, event_id) that the log does not hold yet is inserted, chained,
+    counted, put in the customership register and on the units' worklists, and announced;
+    every other one is answered with the decision stored first, earlier or in this batch. Many
+    rows share one transaction: one BEGIN, one chain lock and one COMMIT (on PostgreSQL a flush
+    to disk) for all of them. Plain values in and out: the storing process runs this.
     """
-    if not submissions:
+    if not rows:
         return []
-    first_here: dict[tuple[str, str], Submission] = {}
-    for submission in submissions:
-        first_here.setdefault(submission.key, submission)
-    rows = [
-        decision_values(client=s.client, event=s.event, fingerprint=s.fingerprint, decision=s.decision, x_road=s.x_road)
-        for s in first_here.values()
-    ]
-    inserted = _insert_new(session, rows)
+    first_here: dict[tuple[str, str], Row] = {}
+    for row in rows:
+        first_here.setdefault(row.key, row)
+    inserted = _insert_new(session, [row.values for row in first_here.values()])
     # Each link vouches for its decision's seq too: swapping two rows' numbers breaks both links.
-    new = [{**r, "seq": inserted[r["decision_id"]]} for r in rows if r["decision_id"] in inserted]
+    new = [
+        {**row.values, "seq": inserted[row.values["decision_id"]]}
+        for row in first_here.values()
+        if row.values["decision_id"] in inserted
+    ]
     chain.append_many(session, kind=RecordKind.decision, records=new)
     count_new(session, new)
     record_routing(session, new)
     announce(session, decision_announcements(new))
-    taken = [key for key, s in first_here.items() if s.decision.decision_id not in inserted]
+    taken = [key for key, row in first_here.items() if row.values["decision_id"] not in inserted]
     earlier = _first_stored(session, taken) if taken else {}
-    outcomes: list[Stored] = []
-    for submission in submissions:
-        first = first_here[submission.key]
-        if first.decision.decision_id not in inserted:
-            stored = earlier[submission.key]
-        elif submission is first:
-            outcomes.append((first.decision, True))
-            continue
-        else:  # the same event twice in this batch: the second is a repeat of the first
-            stored = FirstStored(first.event.event_id, first.decision.decision_id, first.fingerprint, first.decision)
-        try:
-            outcomes.append((_replay(stored, submission.fingerprint), False))
-        except EventIdConflict as conflict:
-            outcomes.append(conflict)
+    outcomes: list[FirstStored | None] = []
+    for row in rows:
+        first = first_here[row.key]
+        if first.values["decision_id"] not in inserted:
+            outcomes.append(earlier[row.key])
+        else:  # None for the row stored; a repeat in this batch is answered from it
+            outcomes.append(None if row is first else first.first_stored())
     return outcomes
+
+
+def _replay(first: FirstStored, fingerprint: str) -> DecisionOut:
+    """The first decision again, for a repeat with the same body; a different body is refused."""
+    if first.request_sha256 != fingerprint:
+        raise EventIdConflict(
+            # Not the event id itself: it is the client's text, and the detail goes to logs.
+            f"This event id was already used by this client with a different body (decision {first.decision_id})."
+        )
+    return DecisionOut.model_validate(first.decision)
+
+
+def answer(submission: Submission, first: FirstStored | None) -> Stored:
+    """What storing `submission` came to, given the decision stored first under its key (None: itself, now)."""
+    if first is None:
+        return submission.decision, True
+    try:
+        return _replay(first, submission.fingerprint), False
+    except EventIdConflict as conflict:
+        return conflict
+
+
+def store(session: Session, submissions: Sequence[Submission]) -> list[Stored]:
+    """Store and chain each submission's event once, in the caller's transaction (`store_rows`); what each came to."""
+    firsts = store_rows(session, [submission.row() for submission in submissions])
+    return [answer(submission, first) for submission, first in zip(submissions, firsts, strict=True)]
 
 
 def submit(session: Session, submission: Submission) -> tuple[DecisionOut, bool]:

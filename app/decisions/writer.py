@@ -7,6 +7,9 @@ decision, one after the other, and request threads queue on the lock meanwhile. 
 requests that arrive while a transaction commits wait for the next one and go in it
 together (group commit): the lock and the flush are paid once for all of them. A request
 is answered only after the transaction that holds its decision has committed.
+
+The thread forms the batches; where their transactions run is its `Storing`: in this process
+(`StoringHere`), or in a storing process of the worker's own (app/decisions/storing.py).
 """
 
 from __future__ import annotations
@@ -18,13 +21,13 @@ import threading
 import weakref
 from collections.abc import Sequence
 from concurrent.futures import Future
-from typing import Any, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 from sqlalchemy.exc import OperationalError
 
 from app.access.keys import live_keys
 from app.db import Transaction
-from app.decisions.store import Stored, Submission, store
+from app.decisions.store import FirstStored, Row, Stored, Submission, answer, store_rows
 from app.errors import Unauthenticated
 
 log = logging.getLogger("reitti")
@@ -92,11 +95,48 @@ class _LoopInbox:
                 waiter.set_result(done.result())
 
 
+# A row whose API key was revoked before its transaction: it was not stored.
+REVOKED: Literal["revoked"] = "revoked"
+
+# What became of each row of a batch: None when stored now, the decision stored first under
+# its key, or REVOKED.
+RowOutcome = FirstStored | None | Literal["revoked"]
+
+
+class Storing(Protocol):
+    """Stores a batch of rows, each with the API key it came with, in one transaction."""
+
+    def __call__(self, batch: Sequence[tuple[Row, int | None]]) -> list[RowOutcome]:
+        """What became of each row, in order; OperationalError when the database is away."""
+        ...
+
+    def close(self) -> None:
+        """Release what it holds; called once the writer has stored its last batch."""
+        ...
+
+
+class StoringHere:
+    """Storing in this process: each batch one transaction of `write`, its keys checked in it."""
+
+    def __init__(self, write: Transaction) -> None:
+        self._write = write
+
+    def __call__(self, batch: Sequence[tuple[Row, int | None]]) -> list[RowOutcome]:
+        with self._write() as session:
+            # None is no API key but the provider's access token, checked when it arrived.
+            live: set[int | None] = {None, *live_keys(session, {key_id for _, key_id in batch if key_id})}
+            stored = iter(store_rows(session, [row for row, key_id in batch if key_id in live]))
+            return [next(stored) if key_id in live else REVOKED for _, key_id in batch]
+
+    def close(self) -> None:
+        """Nothing to release: the transactions are the caller's sessions."""
+
+
 class DecisionWriter:
     """Stores submissions from one thread; `store` awaits the outcome of one."""
 
-    def __init__(self, write: Transaction, max_batch: int = MAX_BATCH) -> None:
-        self._write = write
+    def __init__(self, storing: Storing, max_batch: int = MAX_BATCH) -> None:
+        self._storing = storing
         self._max_batch = max_batch
         self._queue: queue.SimpleQueue[Queued | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="reitti-decision-writer", daemon=True)
@@ -114,9 +154,10 @@ class DecisionWriter:
         return await waiter
 
     def close(self) -> None:
-        """Store what was queued, then stop the thread."""
+        """Store what was queued, then stop the thread and its storing."""
         self._queue.put(None)
         self._thread.join()
+        self._storing.close()
 
     def _run(self) -> None:
         while (batch := self._next_batch()) is not None:
@@ -145,11 +186,7 @@ class DecisionWriter:
         if not batch:
             return
         try:
-            with self._write() as session:
-                # None is no API key but the provider's access token, checked when it arrived.
-                live: set[int | None] = {None, *live_keys(session, {key_id for _, key_id, _ in batch if key_id})}
-                allowed = [queued for queued in batch if queued[1] in live]
-                outcomes = store(session, [submission for submission, _, _ in allowed])
+            outcomes = self._storing([(submission.row(), key_id) for submission, key_id, _ in batch])
         except OperationalError as error:
             # The database is away: nothing of this batch was written, each request says so.
             for _, _, future in batch:
@@ -168,8 +205,8 @@ class DecisionWriter:
                 return
             batch[0][2].set_exception(error)
             return
-        for (_, _, future), outcome in zip(allowed, outcomes, strict=True):
-            future.set_result(outcome)
-        for _, key_id, future in batch:
-            if key_id not in live:
+        for (submission, _, future), outcome in zip(batch, outcomes, strict=True):
+            if outcome == REVOKED:
                 future.set_result(Unauthenticated("The API key is not valid or has been revoked."))
+            else:
+                future.set_result(answer(submission, outcome))
