@@ -18,7 +18,8 @@ from app.audit.checkpoints import CheckpointWriter
 from app.audit.keys import ChainKeys, session_info
 from app.config import Settings
 from app.db import make_engine, make_sessions, refresh_sqlite_statistics
-from app.decisions.writer import DecisionWriter
+from app.decisions.storing import StoringProcess, can_store_apart
+from app.decisions.writer import DecisionWriter, StoringHere
 from app.rules.input_domain import loaded_engine
 from app.rules.loader import load_rules
 from app.web.api import audit, decisions, events, interpretations, operations, registry, reports, webhooks, worklists
@@ -64,6 +65,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         refresh_sqlite_statistics(database)
         chain_keys = ChainKeys.from_settings(settings)
         read_sessions, write_sessions = make_sessions(database, info=session_info(chain_keys))
+        # The decisions' transactions run beside the event loop, in a process of their own (app/decisions/storing.py).
+        apart = can_store_apart(settings.database_url)
+        storing = StoringProcess(settings.database_url, chain_keys) if apart else StoringHere(write_sessions)
         metrics.watch(read_sessions)
         checkpoint_key = settings.resolve_checkpoint_key()
         kept = settings.checkpoint_dir
@@ -77,7 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             database=database,
             read_sessions=read_sessions,
             write_sessions=write_sessions,
-            writer=DecisionWriter(write_sessions),
+            writer=DecisionWriter(storing),
             pseudonym_key=settings.resolve_pseudonym_key(),
             checkpoint_key=checkpoint_key,
             chain_keys=chain_keys,
