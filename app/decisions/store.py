@@ -180,8 +180,10 @@ def store(session: Session, submissions: Sequence[Submission]) -> list[Stored]:
     new = [{**r, "seq": inserted[r["decision_id"]]} for r in rows if r["decision_id"] in inserted]
     chain.append_many(session, kind=RecordKind.decision, records=new)
     count_new(session, new)
-    record_routing(session, new)
-    announce(session, decision_announcements(new))
+    handovers = record_routing(session, new)
+    # One call for the handovers and the decisions (in the order they were always written):
+    # one read of the subscriptions a batch.
+    announce(session, [*handovers, *decision_announcements(new)])
     taken = [key for key, s in first_here.items() if s.decision.decision_id not in inserted]
     earlier = _first_stored(session, taken) if taken else {}
     outcomes: list[Stored] = []

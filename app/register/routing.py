@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from app.db import dialect_insert
 from app.models import AnnouncedKind, Anomaly, CustomerHolder, Customership, ItemKind, WorklistItem
-from app.webhooks.outbox import Announcement, announce
+from app.webhooks.outbox import Announcement
 
 # The unit that holds a customer while the plan's OEO studies last (CATALOGUE §4.5, 2.2.3 a).
 OEO_UNIT = "central-oeo"
@@ -83,15 +83,16 @@ _HOLDER_BEFORE = (
 )
 
 
-def record_routing(session: Session, decisions: Sequence[Mapping[str, Any]]) -> None:
+def record_routing(session: Session, decisions: Sequence[Mapping[str, Any]]) -> list[Announcement]:
     """Put newly stored decisions in the customership register and on the worklists of the units they concern.
 
     `decisions` are the decision log's rows just inserted (columns with their seq). Called in the
     writer's batch after the chain was appended, so with the chain lock held: no other writer
-    changes the register meanwhile. A few statements for the whole batch.
+    changes the register meanwhile. A few statements for the whole batch. What is to be announced
+    of the handovers they made, for the caller to announce in this transaction (`create_handovers`).
     """
     if not decisions:
-        return
+        return []
     register_rows = _register_rows(session, decisions)
     if register_rows:
         session.connection().execute(_INSERT_CUSTOMERSHIPS, register_rows)
@@ -125,17 +126,19 @@ def record_routing(session: Session, decisions: Sequence[Mapping[str, Any]]) -> 
     ]
     if new_work:
         session.connection().execute(_INSERT_WORKLIST_ITEMS, new_work)
-    create_handovers(session, handovers)
+    return create_handovers(session, handovers)
 
 
-def create_handovers(session: Session, handovers: Sequence[Handover]) -> None:
+def create_handovers(session: Session, handovers: Sequence[Handover]) -> list[Announcement]:
     """A handover was created: an incoming item on the new holder's worklist, an outgoing one on the old holder's.
 
-    The one place where handovers come into being, and so where other systems are told of them
-    (the webhooks' outbox, in the same transaction).
+    The one place where handovers come into being, and so where what other systems are told of
+    them is made: the caller announces it in the same transaction (the webhooks' outbox). The
+    writer's batch announces its decisions and their handovers together, with one read of the
+    subscriptions.
     """
     if not handovers:
-        return
+        return []
     items = []
     for handover in handovers:
         common = {
@@ -153,7 +156,7 @@ def create_handovers(session: Session, handovers: Sequence[Handover]) -> None:
             {**common, "unit": handover.from_unit, "kind": ItemKind.handover_out, "other_unit": handover.to_unit}
         )
     session.connection().execute(_INSERT_WORKLIST_ITEMS, items)
-    announce(session, [handover.announcement() for handover in handovers])
+    return [handover.announcement() for handover in handovers]
 
 
 def _home_unit(decision: Mapping[str, Any]) -> str | None:
