@@ -13,10 +13,12 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.decisions import store
+from app.webhooks.outbox import Announcement
 
 
-def _no_routing(session: Session, decisions: Sequence[Mapping[str, Any]]) -> None:
-    """Nothing: the decision is stored and chained, and nothing else."""
+def _no_routing(session: Session, decisions: Sequence[Mapping[str, Any]]) -> list[Announcement]:
+    """Nothing: the decision is stored and chained, and nothing else (no handover to announce)."""
+    return []
 
 
 store.record_routing = _no_routing  # type: ignore[assignment]

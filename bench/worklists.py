@@ -44,6 +44,7 @@ from app.register.routing import record_routing
 from app.rules.loader import load_rules
 from app.rules.routing import new_decision_id
 from app.schemas import WorklistQuery
+from app.webhooks.outbox import Announcement, announce
 from app.worklists import customers, items, reads
 from bench.audit import AUDITOR, BENCH_CHAIN_INFO, FIRST_DAY, database, decided_sample
 from bench.http import Run, wrk
@@ -104,7 +105,7 @@ def fill(url: str, rows: int) -> list[str]:
             )
         with write() as session:
             session.connection().execute(insert(Decision), batch)
-            record_routing(session, batch)
+            announce(session, record_routing(session, batch))
     took = time.perf_counter() - started
     print(f"  wrote {rows:,} decisions with their register rows and worklist items in {took:.0f} s")
     engine.dispose()
@@ -247,8 +248,9 @@ def store_cost(kind: str, events: int, rounds: int, batch: int = 32) -> None:
     )
 
 
-def _nothing(session: Any, decisions: Any) -> None:
-    """record_routing switched off."""
+def _nothing(session: Any, decisions: Any) -> list[Announcement]:
+    """record_routing switched off: no register rows, no items, no handovers to announce."""
+    return []
 
 
 def post_cost(kind: str, seconds: int, connections: int) -> None:

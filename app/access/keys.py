@@ -182,4 +182,7 @@ _LIVE_KEYS = select(ApiKey.id).where(ApiKey.id.in_(bindparam("key_ids", expandin
 
 def live_keys(session: Session, key_ids: Iterable[int]) -> set[int]:
     """Which of these keys exist and are not revoked, as this transaction sees them."""
-    return set(session.connection().scalars(_LIVE_KEYS, {"key_ids": sorted(set(key_ids))}))
+    wanted = sorted(set(key_ids))
+    if not wanted:  # a batch of access tokens only: nothing to ask
+        return set()
+    return set(session.connection().scalars(_LIVE_KEYS, {"key_ids": wanted}))

@@ -151,8 +151,10 @@ def new_link(
     }
 
 
-# Built once: building this select took longer than running it, in every writer's batch.
+# Built once, as every writer's batch runs them: building these statements took longer than running them.
 _HEAD = select(ChainLink.seq, ChainLink.hash).order_by(ChainLink.seq.desc()).limit(1)
+_LOCK = select(func.pg_advisory_xact_lock(CHAIN_LOCK))
+_INSERT_LINKS = insert(ChainLink)
 
 
 def head(session: Session) -> tuple[int, str]:
@@ -163,11 +165,12 @@ def head(session: Session) -> tuple[int, str]:
 
 def lock_chain(session: Session) -> None:
     """Take the lock that serialises appends (and what must not run beside them) for this transaction."""
-    if session.get_bind().dialect.name == "postgresql":
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
         # Held until this transaction ends, so the next writer reads the head only after
         # this link is committed: several workers never fork the chain. Taken as late as
         # possible, so that it is held only for the head, the insert and the commit.
-        session.execute(select(func.pg_advisory_xact_lock(CHAIN_LOCK)))
+        connection.execute(_LOCK)
 
 
 def append_many(session: Session, *, kind: RecordKind, records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -185,7 +188,7 @@ def append_many(session: Session, *, kind: RecordKind, records: Sequence[Mapping
         seq += 1
         links.append(link := new_link(keys, seq, prev_hash, kind, record))
         prev_hash = link["hash"]
-    session.connection().execute(insert(ChainLink), links)
+    session.connection().execute(_INSERT_LINKS, links)
     return links
 
 

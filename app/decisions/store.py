@@ -198,8 +198,10 @@ def store_rows(session: Session, rows: Sequence[Row]) -> list[FirstStored | None
     ]
     chain.append_many(session, kind=RecordKind.decision, records=new)
     count_new(session, new)
-    record_routing(session, new)
-    announce(session, decision_announcements(new))
+    handovers = record_routing(session, new)
+    # One call for the handovers and the decisions (in the order they were always written):
+    # one read of the subscriptions a batch.
+    announce(session, [*handovers, *decision_announcements(new)])
     taken = [key for key, row in first_here.items() if row.values["decision_id"] not in inserted]
     earlier = _first_stored(session, taken) if taken else {}
     outcomes: list[FirstStored | None] = []

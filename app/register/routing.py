@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from app.db import dialect_insert
 from app.models import AnnouncedKind, Anomaly, CustomerHolder, Customership, ItemKind, WorklistItem
-from app.webhooks.outbox import Announcement, announce
+from app.webhooks.outbox import Announcement
 
 # The unit that holds a customer while the plan's OEO studies last (CATALOGUE §4.5, 2.2.3 a).
 OEO_UNIT = "central-oeo"
@@ -63,19 +64,38 @@ class Handover:
 # The register's latest row of a customer: (occurred_at, decision_seq, unit).
 Latest = tuple[datetime, int, str]
 
+# The statements of every writer's batch, built once (the values bound at each call): building
+# them anew took longer than running them, with a decision or two to a batch.
+_INSERT_CUSTOMERSHIPS = insert(Customership)
+_INSERT_WORKLIST_ITEMS = insert(WorklistItem)
+_LATEST = select(
+    CustomerHolder.customer_pseudonym, CustomerHolder.occurred_at, CustomerHolder.decision_seq, CustomerHolder.unit
+).where(CustomerHolder.customer_pseudonym.in_(bindparam("pseudonyms", expanding=True)))
+_HOLDER_BEFORE = (
+    select(Customership.occurred_at, Customership.decision_seq, Customership.unit)
+    .where(
+        Customership.customer_pseudonym == bindparam("pseudonym"),
+        (Customership.occurred_at < bindparam("occurred_at"))
+        | ((Customership.occurred_at == bindparam("occurred_at")) & (Customership.decision_seq < bindparam("seq"))),
+    )
+    .order_by(Customership.occurred_at.desc(), Customership.decision_seq.desc())
+    .limit(1)
+)
 
-def record_routing(session: Session, decisions: Sequence[Mapping[str, Any]]) -> None:
+
+def record_routing(session: Session, decisions: Sequence[Mapping[str, Any]]) -> list[Announcement]:
     """Put newly stored decisions in the customership register and on the worklists of the units they concern.
 
     `decisions` are the decision log's rows just inserted (columns with their seq). Called in the
     writer's batch after the chain was appended, so with the chain lock held: no other writer
-    changes the register meanwhile. A few statements for the whole batch.
+    changes the register meanwhile. A few statements for the whole batch. What is to be announced
+    of the handovers they made, for the caller to announce in this transaction (`create_handovers`).
     """
     if not decisions:
-        return
+        return []
     register_rows = _register_rows(session, decisions)
     if register_rows:
-        session.connection().execute(insert(Customership), register_rows)
+        session.connection().execute(_INSERT_CUSTOMERSHIPS, register_rows)
     by_seq = {row["decision_seq"]: row for row in register_rows}
     handovers = []
     for d in decisions:
@@ -104,20 +124,21 @@ def record_routing(session: Session, decisions: Sequence[Mapping[str, Any]]) -> 
         for item in _new_work(d, by_seq.get(d["seq"]))
         if (item["decision_seq"], item["unit"]) not in handed
     ]
-    if new_work:
-        session.connection().execute(insert(WorklistItem), new_work)
-    create_handovers(session, handovers)
+    return create_handovers(session, handovers, beside=new_work)
 
 
-def create_handovers(session: Session, handovers: Sequence[Handover]) -> None:
+def create_handovers(
+    session: Session, handovers: Sequence[Handover], *, beside: Sequence[Mapping[str, Any]] = ()
+) -> list[Announcement]:
     """A handover was created: an incoming item on the new holder's worklist, an outgoing one on the old holder's.
 
-    The one place where handovers come into being, and so where other systems are told of them
-    (the webhooks' outbox, in the same transaction).
+    The one place where handovers come into being, and so where what other systems are told of
+    them is made: the caller announces it in the same transaction (the webhooks' outbox). The
+    writer's batch announces its decisions and their handovers together, with one read of the
+    subscriptions. `beside` are other worklist items of the transaction, written in the same
+    INSERT: one statement a batch rather than two.
     """
-    if not handovers:
-        return
-    items = []
+    items = list(beside)
     for handover in handovers:
         common = {
             "decision_seq": handover.decision_seq,
@@ -133,8 +154,9 @@ def create_handovers(session: Session, handovers: Sequence[Handover]) -> None:
         items.append(
             {**common, "unit": handover.from_unit, "kind": ItemKind.handover_out, "other_unit": handover.to_unit}
         )
-    session.connection().execute(insert(WorklistItem), items)
-    announce(session, [handover.announcement() for handover in handovers])
+    if items:
+        session.connection().execute(_INSERT_WORKLIST_ITEMS, items)
+    return [handover.announcement() for handover in handovers]
 
 
 def _home_unit(decision: Mapping[str, Any]) -> str | None:
@@ -226,11 +248,8 @@ def _anomaly(event_type: str, previous: str | None) -> str | None:
 
 def _latest(session: Session, pseudonyms: Iterable[str]) -> dict[str, Latest]:
     """Each customer's latest row in the register, from the holders kept beside it: one statement for the batch."""
-    query = select(CustomerHolder).where(CustomerHolder.customer_pseudonym.in_(list(pseudonyms)))
-    return {
-        row.customer_pseudonym: (row.occurred_at, row.decision_seq, row.unit)
-        for row in session.execute(query).scalars()
-    }
+    rows = session.connection().execute(_LATEST, {"pseudonyms": list(pseudonyms)})
+    return {pseudonym: (occurred_at, seq, unit) for pseudonym, occurred_at, seq, unit in rows}
 
 
 def _keep_latest(session: Session, changed: Mapping[str, Latest]) -> None:
@@ -241,29 +260,27 @@ def _keep_latest(session: Session, changed: Mapping[str, Latest]) -> None:
         {"customer_pseudonym": pseudonym, "occurred_at": at, "decision_seq": seq, "unit": unit}
         for pseudonym, (at, seq, unit) in changed.items()
     ]
-    statement = dialect_insert(session)(CustomerHolder)
+    session.connection().execute(_keep_latest_statement(dialect_insert(session)), rows)
+
+
+@lru_cache(maxsize=2)
+def _keep_latest_statement(insert: Callable[..., Any]) -> Any:
+    """The upsert of `_keep_latest`, built once per dialect: its `excluded` alias copies each column
+    of the table, and building it took longer than running it, in every batch."""
+    statement = insert(CustomerHolder)
     newer = (CustomerHolder.occurred_at < statement.excluded.occurred_at) | (
         (CustomerHolder.occurred_at == statement.excluded.occurred_at)
         & (CustomerHolder.decision_seq < statement.excluded.decision_seq)
     )
-    statement = statement.on_conflict_do_update(
+    return statement.on_conflict_do_update(
         index_elements=["customer_pseudonym"],
         set_={name: statement.excluded[name] for name in ("occurred_at", "decision_seq", "unit")},
         where=newer,
     )
-    session.connection().execute(statement, rows)
 
 
 def _holder_before(session: Session, pseudonym: str, occurred_at: datetime, seq: int) -> Latest | None:
     """The stored row just before (occurred_at, seq): for an event that arrives after later ones."""
-    before = (Customership.occurred_at < occurred_at) | (
-        (Customership.occurred_at == occurred_at) & (Customership.decision_seq < seq)
-    )
-    query = (
-        select(Customership.occurred_at, Customership.decision_seq, Customership.unit)
-        .where(Customership.customer_pseudonym == pseudonym, before)
-        .order_by(Customership.occurred_at.desc(), Customership.decision_seq.desc())
-        .limit(1)
-    )
-    row = session.execute(query).first()
+    values = {"pseudonym": pseudonym, "occurred_at": occurred_at, "seq": seq}
+    row = session.connection().execute(_HOLDER_BEFORE, values).first()
     return (row.occurred_at, row.decision_seq, row.unit) if row else None

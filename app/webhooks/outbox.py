@@ -4,7 +4,8 @@ What commits is announced and nothing else: the messages are rows written beside
 so a process that dies before the commit leaves neither, and one that dies after leaves both.
 Messages are made per subscription here, not fanned out later: with no subscription (the
 common case) announcing costs one read of the subscriptions per transaction and writes
-nothing, and with some it is one INSERT of all the batch's messages.
+nothing, and with some it is one INSERT of all the batch's messages. The writer's batch
+announces its decisions and their handovers in one call, so it reads the subscriptions once.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import Row, insert, select
 from sqlalchemy.orm import Session
 
 from app.models import (
@@ -73,7 +74,22 @@ def _utc(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def _wants(subscription: WebhookSubscription, announcement: Announcement) -> bool:
+# Built once, as every writer's batch reads them: the enabled subscriptions, only the columns
+# that say which records each wants and how; and the INSERT of their messages.
+_ENABLED_SUBSCRIPTIONS = select(
+    WebhookSubscription.id,
+    WebhookSubscription.kinds,
+    WebhookSubscription.units,
+    WebhookSubscription.event_types,
+    WebhookSubscription.full_record,
+).where(WebhookSubscription.disabled_at.is_(None))
+_INSERT_MESSAGES = insert(WebhookDelivery)
+
+# An enabled subscription as `_ENABLED_SUBSCRIPTIONS` reads it: id, kinds, units, event types, full record.
+Subscriber = Row[int, list[str], list[str], list[str], bool]
+
+
+def _wants(subscription: Subscriber, announcement: Announcement) -> bool:
     """Whether a subscription's filters let this record through; an empty filter lets all through."""
     return (
         (not subscription.kinds or announcement.kind.value in subscription.kinds)
@@ -90,7 +106,8 @@ def announce(session: Session, announcements: Sequence[Announcement]) -> int:
     """
     if not announcements:
         return 0
-    subscriptions = session.scalars(select(WebhookSubscription).where(WebhookSubscription.disabled_at.is_(None))).all()
+    # On the connection: plain rows of a few columns, no ORM objects.
+    subscriptions = session.connection().execute(_ENABLED_SUBSCRIPTIONS).all()
     if not subscriptions:
         return 0
     now = datetime.now(UTC)
@@ -119,7 +136,7 @@ def announce(session: Session, announcements: Sequence[Announcement]) -> int:
             )
     if rows:
         # On the connection: one INSERT of plain rows, no ORM objects, as the decisions themselves.
-        session.connection().execute(insert(WebhookDelivery), rows)
+        session.connection().execute(_INSERT_MESSAGES, rows)
     return len(rows)
 
 
