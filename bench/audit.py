@@ -52,13 +52,14 @@ from app.rules.events import ValidEvent
 from app.rules.loader import load_rules
 from app.rules.model import Rules
 from app.rules.routing import decide, new_decision_id
-from app.schemas import DecisionFilters, DecisionQuery
+from app.schemas import DecisionFilters, DecisionOut, DecisionQuery
 from app.time import FINNISH_TIME
 from bench.http import wrk
 from bench.run import serving, valid_events
 
 # The chain key the benchmarks sign links with (bench/http.py serves with the same one).
-BENCH_CHAIN_INFO = session_info(ChainKeys.of(b"bench-chain"))
+BENCH_CHAIN_KEYS = ChainKeys.of(b"bench-chain")
+BENCH_CHAIN_INFO = session_info(BENCH_CHAIN_KEYS)
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "REITTI_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -92,7 +93,7 @@ def database(kind: str) -> Iterator[str]:
                 admin.dispose()
 
 
-def decided_sample(rules: Rules, count: int) -> list[tuple[ValidEvent, dict[str, Any]]]:
+def decided_sample(rules: Rules, count: int) -> list[tuple[ValidEvent, DecisionOut]]:
     """Valid events with the decisions the service makes for them."""
     engine = RuleEngine()
     for ruleset in rules.rulesets:
@@ -105,7 +106,7 @@ def decided_sample(rules: Rules, count: int) -> list[tuple[ValidEvent, dict[str,
         engine.close()
 
 
-def fill(url: str, rows: int, sample: list[tuple[ValidEvent, dict[str, Any]]], customers: list[str]) -> None:
+def fill(url: str, rows: int, sample: list[tuple[ValidEvent, DecisionOut]], customers: list[str]) -> None:
     """Write `rows` decisions and their links in bulk, as the service would have chained them."""
     engine = make_engine(url)
     rng = random.Random(7)
@@ -121,23 +122,25 @@ def fill(url: str, rows: int, sample: list[tuple[ValidEvent, dict[str, Any]]], c
             event = replace(
                 event, event_id=f"bench-{seq}", customer_pseudonym=rng.choice(customers), occurred_at=occurred
             )
-            decision = {
-                **decision,
-                "decision_id": new_decision_id(),
-                "event_id": event.event_id,
-                "occurred_at": occurred.isoformat(),
-                "decided_at": decided.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-            }
+            decision = decision.model_copy(
+                update={
+                    "decision_id": new_decision_id(),
+                    "event_id": event.event_id,
+                    "occurred_at": occurred.isoformat(),
+                    "decided_at": decided.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                }
+            )
             fingerprint = hashlib.sha256(event.event_id.encode()).hexdigest()
             values = store.decision_values(client="bench", event=event, fingerprint=fingerprint, decision=decision)
             seq += 1
-            link = chain.new_link(seq, prev_hash, RecordKind.decision, values)
+            values["seq"] = seq  # the link vouches for it
+            link = chain.new_link(BENCH_CHAIN_KEYS, seq, prev_hash, RecordKind.decision, values)
             prev_hash = link["hash"]
             batch_decisions.append(values)
             batch_links.append(link)
         with engine.begin() as connection:
-            connection.execute(insert(Decision.__table__), batch_decisions)
-            connection.execute(insert(ChainLink.__table__), batch_links)
+            connection.execute(insert(Decision), batch_decisions)
+            connection.execute(insert(ChainLink), batch_links)
     print(f"  wrote {rows:,} decisions and links in {time.perf_counter() - started:.0f} s")
     started = time.perf_counter()
     _, write = make_sessions(engine, info=BENCH_CHAIN_INFO)

@@ -72,7 +72,7 @@ class Run:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User and system CPU time of a process and its children (uvicorn's workers) so far.
+    """User and system CPU time of a process and its descendants so far.
 
     Unlike requests per second, this hardly moves when something else runs on the machine.
     """
@@ -87,9 +87,19 @@ def cpu_seconds(pid: int) -> float:
 
 
 def _children(pid: int) -> list[int]:
+    """Every descendant: uvicorn's workers and their storing processes (app/decisions/storing.py)."""
     found = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        found += [int(child) for child in (task / "children").read_text().split()]
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except FileNotFoundError:
+        return []
+    for task in tasks:
+        try:
+            children = [int(child) for child in (task / "children").read_text().split()]
+        except FileNotFoundError:
+            continue
+        for child in children:
+            found += [child, *_children(child)]
     return found
 
 

@@ -9,9 +9,8 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import (
-    select,
-)
+from sqlalchemy import String, any_, bindparam, func, select
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from app.audit import chain
@@ -144,19 +143,38 @@ Stored = tuple[DecisionOut, bool] | EventIdConflict
 def _insert_new(session: Session, rows: Sequence[dict[str, Any]]) -> dict[str, int]:
     """Insert the rows whose (client, event_id) is not in the log yet; the seq of each decision id inserted.
 
-    One statement: a row whose key is taken is skipped by the database itself, so a
-    concurrent writer (another worker) that stored the same event first is never an error.
+    A row whose key is taken is skipped by the database itself, so a concurrent writer (another
+    worker) that stored the same event first is never an error.
     """
-    # On the connection, not the session: a plain INSERT of these rows, no ORM objects.
-    result = session.connection().execute(_insert_new_statement(dialect_insert(session)), list(rows))
-    return {decision_id: seq for decision_id, seq in result}
+    connection = session.connection()  # a plain INSERT of these rows, no ORM objects
+    insert = dialect_insert(session)
+    if connection.dialect.name != "postgresql" or len(rows) == 1:
+        return {
+            decision_id: seq
+            for decision_id, seq in connection.execute(_insert_new_statement(insert, returning=True), list(rows))
+        }
+    # With RETURNING, many rows are one INSERT of them all, whose text psycopg parses anew for each
+    # batch (it keeps no query over 50 parameters): 1.2 ms a batch of 16, 6.9 ms of 64. The one-row
+    # INSERT, executed for each row, is parsed once and pipelined; the seqs are then read back: the
+    # rows with these ids numbered after the last seq before the INSERT. (A row stored earlier
+    # under the same id, by storing the same submission twice, is numbered before it: not new.)
+    last = connection.execute(_LAST_SEQ).scalar_one()
+    connection.execute(_insert_new_statement(insert, returning=False), list(rows))
+    inserted = connection.execute(_SEQS_OF_IDS, {"ids": [row["decision_id"] for row in rows], "last": last})
+    return {decision_id: seq for decision_id, seq in inserted}
 
 
-@lru_cache(maxsize=2)
-def _insert_new_statement(insert: Callable[..., Any]) -> Any:
+_LAST_SEQ = select(func.coalesce(func.max(Decision.seq), 0))
+_SEQS_OF_IDS = select(Decision.decision_id, Decision.seq).where(
+    Decision.decision_id == any_(bindparam("ids", type_=postgresql.ARRAY(String))), Decision.seq > bindparam("last")
+)
+
+
+@lru_cache(maxsize=4)
+def _insert_new_statement(insert: Callable[..., Any], *, returning: bool) -> Any:
     """The INSERT of `_insert_new`, built once per dialect rather than for every batch."""
     statement = insert(Decision).on_conflict_do_nothing(index_elements=["client", "event_id"])
-    return statement.returning(Decision.decision_id, Decision.seq)
+    return statement.returning(Decision.decision_id, Decision.seq) if returning else statement
 
 
 def _first_stored(session: Session, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], FirstStored]:
