@@ -50,11 +50,13 @@ def _sqlite_begin(connection: Any) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, pre_ping: bool = True) -> Engine:
     """An engine for `url`; SQLite gets WAL, a busy timeout and real transactions.
 
     `hide_parameters`: a database error's message would otherwise carry the statement's
     parameters, and with them whatever was bound, into every log that records the error.
+    `pre_ping`: PostgreSQL connections are tried before each use, one round trip, so that one
+    the server dropped is replaced rather than failing the request that takes it.
     """
     url = database_url(url)
     if make_url(url).get_backend_name() == "sqlite":
@@ -62,7 +64,7 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, hide_parameters=True)
+    return create_engine(url, pool_pre_ping=pre_ping, pool_size=10, max_overflow=20, hide_parameters=True)
 
 
 def refresh_sqlite_statistics(engine: Engine, *, grown: float = 2.0, least: int = 1000) -> bool:
