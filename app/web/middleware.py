@@ -29,6 +29,20 @@ SECURITY_HEADERS = [
 DOCS_HEADERS = [(b"content-security-policy", DOCS_POLICY), *SECURITY_HEADERS[1:]]
 
 
+def replaying(body: bytes, receive: Receive) -> Receive:
+    """`receive` for the app behind one that read the body: that body, then whatever the client sends next."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
 class BodyLimit:
     """Refuse request bodies over the limit with 413, with or without Content-Length.
 
@@ -62,17 +76,7 @@ class BodyLimit:
                 return
             chunks.append(chunk)
             more = message.get("more_body", False)
-        body = b"".join(chunks)
-        sent = False
-
-        async def replay() -> Message:
-            nonlocal sent
-            if not sent:
-                sent = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
+        await self.app(scope, replaying(b"".join(chunks), receive), send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         error = BodyTooLarge(f"The request body is over {self.limit} bytes.")

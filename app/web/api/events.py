@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from starlette.datastructures import Headers
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.access import roles
 from app.access.keys import Principal, bearer_key
@@ -28,6 +28,7 @@ from app.web.api import EVERY_OPERATION
 from app.web.api.decisions import stamp_ruleset
 from app.web.api.schemas import problem_responses
 from app.web.deps import EventPosterDep, Services, XRoadDep, services, x_road_kept
+from app.web.middleware import replaying
 from app.web.problems import error_problem
 
 router = APIRouter(responses=EVERY_OPERATION)
@@ -135,7 +136,7 @@ class PostEventFastPath:
         opened: Services | None = self.fastapi_app.state.services
         ready = _ready(opened, Headers(scope=scope), body) if opened is not None else None
         if opened is None or ready is None:
-            await self.app(scope, _replaying(body, receive), send)
+            await self.app(scope, replaying(body, receive), send)
             return
         scope["route"] = self._route
         try:
@@ -184,17 +185,3 @@ async def _whole_body(receive: Receive) -> bytes | None:
         chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
             return b"".join(chunks)
-
-
-def _replaying(body: bytes, receive: Receive) -> Receive:
-    """`receive` for the app behind: the body read here, then whatever the client sends next."""
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay
