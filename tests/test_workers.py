@@ -105,6 +105,23 @@ def logged(database_url: str) -> list[tuple[str, str]]:
     return [(row.event_id, row.decision_id) for row in rows]
 
 
+def assert_one_decision_per_event(
+    database_url: str, events: list[str], answers: dict[str, list[tuple[int, str]]]
+) -> None:
+    """After a storm: each event stored once, answered 201 once and with the first response on every
+    repeat; the chain intact."""
+    stored = logged(database_url)
+    assert sorted(e for e, _ in stored) == sorted(events)
+    for event_id, replies in answers.items():
+        statuses = sorted(status for status, _ in replies)
+        assert statuses.count(201) == 1, (event_id, statuses)
+        assert set(statuses) == {200, 201}
+        assert len({body for _, body in replies}) == 1, "every repeat gets the first response"
+    intact, links, summary = chain_verifies(database_url)
+    assert intact, summary
+    assert links == len(events)
+
+
 def test_duplicate_storm_across_workers_makes_one_decision_per_event(
     workers: Workers, make_key: KeyMaker, database_url: str
 ) -> None:
@@ -126,16 +143,7 @@ def test_duplicate_storm_across_workers_makes_one_decision_per_event(
         thread.start()
     for thread in threads:
         thread.join()
-    stored = logged(database_url)
-    assert sorted(e for e, _ in stored) == sorted(events)
-    for event_id, replies in answers.items():
-        statuses = sorted(status for status, _ in replies)
-        assert statuses.count(201) == 1, (event_id, statuses)
-        assert set(statuses) == {200, 201}
-        assert len({body for _, body in replies}) == 1, "every repeat gets the first response"
-    intact, links, summary = chain_verifies(database_url)
-    assert intact, summary
-    assert links == len(events)
+    assert_one_decision_per_event(database_url, events, answers)
 
 
 def test_two_instances_on_one_database_make_one_decision_per_event_of_a_storm(
@@ -167,16 +175,7 @@ def test_two_instances_on_one_database_make_one_decision_per_event_of_a_storm(
         for instance in instances:
             instance.close()
     try:
-        stored = logged(database_url)
-        assert sorted(e for e, _ in stored) == sorted(events)
-        for event_id, replies in answers.items():
-            statuses = sorted(status for status, _ in replies)
-            assert statuses.count(201) == 1, (event_id, statuses)
-            assert set(statuses) == {200, 201}
-            assert len({body for _, body in replies}) == 1, "every repeat gets the first response"
-        intact, links, summary = chain_verifies(database_url)
-        assert intact, summary
-        assert links == len(events)
+        assert_one_decision_per_event(database_url, events, answers)
     finally:
         empty_the_log(database_url)
 
