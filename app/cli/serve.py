@@ -44,16 +44,23 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
     except RulesError as error:
         print(f"error: refusing to serve: {error}", file=sys.stderr)
         return 2
-    uvicorn.run(
-        "app.main:app",
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        proxy_headers=False,
-        log_level="info",
-        log_config=log_config(),
-    )
+    uvicorn.run("app.main:app", **uvicorn_options(args))
     return 0
+
+
+def uvicorn_options(args: argparse.Namespace) -> dict[str, Any]:
+    """How `reitti serve` runs uvicorn: Nagle's algorithm off with any number of workers (app/web/transport.py)."""
+    from app.web.transport import PROTOCOL
+
+    return {
+        "host": args.host,
+        "port": args.port,
+        "workers": args.workers,
+        "http": PROTOCOL,
+        "proxy_headers": False,
+        "log_level": "info",
+        "log_config": log_config(),
+    }
 
 
 def db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
