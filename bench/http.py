@@ -35,6 +35,7 @@ from pathlib import Path
 import httpx
 
 from app.config import REPOSITORY
+from app.web.transport import PROTOCOL
 
 # Ports and database names can be moved, so that two checkouts can run benchmarks on one machine
 # without one dropping the other's database.
@@ -155,6 +156,15 @@ with psycopg.connect(url, autocommit=True) as connection:
 """
 
 
+def _transport(repository: Path) -> list[str]:
+    """uvicorn's `--http` as `reitti serve` gives it (app/web/transport.py), to the service and the
+    ceiling alike: without it, two workers answer with Nagle's algorithm on, 43 ms a request to a
+    client that waits for each answer. An earlier checkout without the protocol runs as it ran."""
+    if not (repository / "app" / "web" / "transport.py").exists():
+        return []
+    return ["--http", PROTOCOL]
+
+
 @contextmanager
 def serving(
     database_url: str,
@@ -187,7 +197,7 @@ def serving(
     key = created.stdout.strip().splitlines()[-1]
     server = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", app, "--port", str(port), "--workers", str(workers)]
-        + ["--log-level", "warning", "--no-access-log"],
+        + ["--log-level", "warning", "--no-access-log", *_transport(repository)],
         env=env,
         cwd=repository,
         stdout=subprocess.DEVNULL,
@@ -219,7 +229,7 @@ def serving_ceiling(database_url: str, folder: Path, workers: int, port: int = C
         env["CEILING_DATABASE_URL"] = database_url
     server = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "bench.ceiling_app:app", "--port", str(port), "--workers", str(workers)]
-        + ["--log-level", "warning", "--no-access-log"],
+        + ["--log-level", "warning", "--no-access-log", *_transport(REPOSITORY)],
         env=env,
         cwd=REPOSITORY,
         stdout=subprocess.DEVNULL,
@@ -269,6 +279,11 @@ def configuration(kind: str, workers: int, seconds: int, levels: list[int], befo
             before_url = stack.enter_context(fresh_database(kind, folder, BEFORE_DATABASE))
             served = serving(before_url, workers, "app.main:app", BEFORE_PORT, repository=before)
             earlier = stack.enter_context(served)
+        # Not measured: the first seconds of a server start its storing process, fill its caches
+        # and open its connections, and their slowest answers would otherwise be the first run's p99.
+        warm_up = [(key, CEILING_BASE), (key, BASE), *([(earlier[0], BEFORE_BASE)] if earlier else [])]
+        for warm_key, base in warm_up:
+            wrk("warm-up", REPOSITORY / "bench" / "post_events.lua", warm_key, 2, 32, base)
         for connections in levels:
             print(f" {connections} connections:")
             runs: list[Run] = []
