@@ -16,17 +16,18 @@ from contextlib import contextmanager
 import httpx
 import pytest
 import uvicorn
+from starlette.types import Receive, Scope, Send
 from uvicorn.importer import import_from_string
 
 from app.cli.serve import uvicorn_options
 from app.web.transport import PROTOCOL, NoDelayH11Protocol
 
 
-async def _hello(scope: dict, receive: object, send: object) -> None:  # type: ignore[type-arg]
+async def _hello(scope: Scope, receive: Receive, send: Send) -> None:
     if scope["type"] != "http":
         return
-    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})  # type: ignore[operator]
-    await send({"type": "http.response.body", "body": b"hello"})  # type: ignore[operator]
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+    await send({"type": "http.response.body", "body": b"hello"})
 
 
 @contextmanager
@@ -57,7 +58,7 @@ def no_delay_of_accepted_connections(http: str) -> list[int]:
         assert client.get("/").text == "hello"
         protocols = list(server.server_state.connections)
         return [
-            protocol.transport.get_extra_info("socket").getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)  # type: ignore[attr-defined]
+            protocol.transport.get_extra_info("socket").getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
             for protocol in protocols
         ]
 
