@@ -101,17 +101,19 @@ class RulesetHeader:
                 headers = message.get("headers", [])
                 # A decision names its own rule set (most answers under load): then nothing to add.
                 if not any(k.lower() == b"reitti-ruleset" for k, _ in headers):
-                    services = self.fastapi_app.state.services  # None outside the lifespan
-                    ruleset = services.rules.in_force(today_in_finland()) if services else None
-                    if ruleset:
-                        stamp = [
-                            (b"reitti-ruleset", ruleset.version.encode()),
-                            (b"reitti-ruleset-sha256", ruleset.sha256.encode()),
-                        ]
-                        message = {**message, "headers": [*headers, *stamp]}
+                    message = {**message, "headers": [*headers, *ruleset_in_force(self.fastapi_app)]}
             await send(message)
 
         await self.app(scope, receive, stamped)
+
+
+def ruleset_in_force(fastapi_app: FastAPI) -> list[tuple[bytes, bytes]]:
+    """The headers that name the rule set in force today; none outside the lifespan or with none in force."""
+    services = fastapi_app.state.services  # None outside the lifespan
+    ruleset = services.rules.in_force(today_in_finland()) if services else None
+    if not ruleset:
+        return []
+    return [(b"reitti-ruleset", ruleset.version.encode()), (b"reitti-ruleset-sha256", ruleset.sha256.encode())]
 
 
 class SecurityHeaders:

@@ -10,6 +10,7 @@ and answer with the same functions (`_prepare`, `_store`, `decision_response`).
 from __future__ import annotations
 
 import json
+import time
 from datetime import timedelta
 
 from fastapi import APIRouter, FastAPI, Request, Response
@@ -28,7 +29,7 @@ from app.web.api import EVERY_OPERATION
 from app.web.api.decisions import stamp_ruleset
 from app.web.api.schemas import problem_responses
 from app.web.deps import EventPosterDep, Services, XRoadDep, services, x_road_kept
-from app.web.middleware import replaying
+from app.web.middleware import replaying, ruleset_in_force
 from app.web.problems import error_problem
 
 router = APIRouter(responses=EVERY_OPERATION)
@@ -116,8 +117,15 @@ class PostEventFastPath:
     route checks it: the same key memory and role, the same model validating the same parsed
     JSON, the same X-Road reading, preparing and storing. Any request it would have to refuse
     goes to the route with the body it read, so every error is the route's own, with its
-    re-check of a remembered key. Innermost of the app's middleware: counted, size-limited and
-    stamped like the route's answers.
+    re-check of a remembered key.
+
+    It stands in front of the whole middleware stack, FastAPI's and ours (`Reitti` in app/main.py):
+    each of the eight layers wraps the answer's `send` in a function of its own, and passing them
+    came to a tenth of a worker's CPU a request (bench/RESULTS.md). So the layers' work for the
+    requests it answers is done here, with their own functions: a body is taken only when its
+    Content-Length is within the limit (`BodyLimit` refuses the others), each answer is counted by
+    its route (`CountRequests`), and an error names the rule set in force (`RulesetHeader`). The
+    UI's security headers are not for the API; server errors are answered here as problems.
     """
 
     def __init__(self, app: ASGIApp, fastapi_app: FastAPI) -> None:
@@ -127,23 +135,48 @@ class PostEventFastPath:
         self._route = next(route for route in router.routes if getattr(route, "path", None) == PATH)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != PATH:
+        opened: Services | None = self.fastapi_app.state.services if scope["type"] == "http" else None
+        if (
+            opened is None
+            or scope["method"] != "POST"
+            or scope["path"] != PATH
+            or not _declared_within(Headers(scope=scope), opened.settings.max_body_bytes)
+        ):
             await self.app(scope, receive, send)
             return
-        body = await _whole_body(receive)
-        if body is None:  # the client went away
-            return
-        opened: Services | None = self.fastapi_app.state.services
-        ready = _ready(opened, Headers(scope=scope), body) if opened is not None else None
-        if opened is None or ready is None:
-            await self.app(scope, replaying(body, receive), send)
-            return
-        scope["route"] = self._route
+        started, counted_here = time.monotonic(), True
+        route, status = "unmatched", 500  # so counted when the client goes away, as `CountRequests` counts it
         try:
-            response = decision_response(*await _store(opened, *ready))
-        except Exception as error:  # answered as the route's exception handlers answer it
-            response = error_problem(error, "POST", PATH)
-        await response(scope, receive, send)
+            body = await _whole_body(receive)
+            if body is None:  # the client went away
+                return
+            ready = _ready(opened, Headers(scope=scope), body)
+            if ready is None:
+                counted_here = False  # the app behind counts it
+                await self.app(scope, replaying(body, receive), send)
+                return
+            scope["route"], route = self._route, PATH
+            response = await self._answer(opened, *ready)
+            status = response.status_code
+            await response(scope, receive, send)
+        finally:
+            if counted_here:
+                self.fastapi_app.state.metrics.answered("POST", route, status, time.monotonic() - started)
+
+    async def _answer(self, opened: Services, principal: Principal, submission: Submission) -> Response:
+        """The decision stored and answered; an error answered as the route's exception handlers answer it."""
+        try:
+            return decision_response(*await _store(opened, principal, submission))
+        except Exception as error:
+            problem = error_problem(error, "POST", PATH)
+            problem.raw_headers.extend(ruleset_in_force(self.fastapi_app))
+            return problem
+
+
+def _declared_within(headers: Headers, limit: int) -> bool:
+    """Whether the request declares a body no longer than the limit; a body without a length goes to `BodyLimit`."""
+    declared = headers.get("content-length", "")
+    return declared.isdigit() and int(declared) <= limit
 
 
 def _ready(opened: Services, headers: Headers, body: bytes) -> tuple[Principal, Submission] | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -48,6 +49,30 @@ class TestTheSameAnswersThroughEitherDoor:
         assert conflict.headers["content-type"] == "application/problem+json"
         assert conflict.json()["type"] == "urn:reitti:problem:event-id-conflict"
         assert count_rows(database_url) == 2
+
+    def test_an_error_of_the_fast_path_names_the_rule_set_in_force_as_the_routes_do(
+        self, api: httpx.Client, make_key: KeyMaker
+    ) -> None:
+        key = make_key()
+        api.post("/v1/events", json=oeo_start("first"), headers=key).raise_for_status()
+        by_route = api.post("/v1/events", json=oeo_start("refused", event_type="no.such.type"), headers=key)
+        other_body = oeo_start("first", occurred_at="2025-03-04T09:15:00+02:00")
+        by_fast_path = api.post("/v1/events", json=other_body, headers=key)
+        assert (by_route.status_code, by_fast_path.status_code) == (422, 409)
+        for stamp in ("reitti-ruleset", "reitti-ruleset-sha256"):
+            assert by_fast_path.headers[stamp] == by_route.headers[stamp]
+
+    def test_a_body_over_the_limit_is_refused_for_a_remembered_key_too(
+        self, api: httpx.Client, make_key: KeyMaker, database_url: str
+    ) -> None:
+        key = make_key()
+        api.post("/v1/events", json=oeo_start("remember-me"), headers=key).raise_for_status()
+        big = json.dumps(oeo_start("big")).encode() + b" " * 70_000  # a valid event, in too long a body
+        as_json = {**key, "Content-Type": "application/json"}
+        assert api.post("/v1/events", content=big, headers=as_json).status_code == 413
+        chunked = api.post("/v1/events", content=iter([big[:1000], big[1000:]]), headers=as_json)
+        assert chunked.status_code == 413
+        assert count_rows(database_url) == 1
 
     @pytest.mark.parametrize(
         "change",
@@ -96,6 +121,11 @@ def _through_fast_path(server: Server, requests: list[dict[str, Any]]) -> tuple[
     return asyncio.run(send_all()), downstream
 
 
+async def _chunked(body: bytes) -> AsyncIterator[bytes]:
+    """A body without a Content-Length, as an AsyncClient sends it."""
+    yield body
+
+
 class TestWhichDoorAnswers:
     def test_the_fast_path_stores_a_valid_event_of_a_remembered_key_itself(
         self, api: httpx.Client, make_key: KeyMaker, server: Server, database_url: str
@@ -131,8 +161,10 @@ class TestWhichDoorAnswers:
                 "headers": {**key, **as_json, "X-Road-Id": "x" * 300},
             },
             {"method": "GET", "url": "/v1/events", "headers": key},
+            # No Content-Length: the body limit must see it before anything reads it.
+            {"method": "POST", "url": "/v1/events", "content": _chunked(valid), "headers": {**key, **as_json}},
         ]
         answers, downstream = _through_fast_path(server, requests)
         assert [answer.status_code for answer in answers] == [418] * len(requests)
-        assert downstream.bodies == [invalid, valid, valid, b"{not json", valid, b""]
+        assert downstream.bodies == [invalid, valid, valid, b"{not json", valid, b"", valid]
         assert count_rows(database_url) == 1
