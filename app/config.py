@@ -68,6 +68,10 @@ def _schedule(env: Mapping[str, str], variable: str, default: tuple[float, ...])
     return schedule
 
 
+# The variable that says whether workers store their decisions in processes of their own.
+STORING_PROCESS = "REITTI_STORING_PROCESS"
+
+
 @dataclass(frozen=True)
 class Settings:
     """What the service needs to know about its surroundings."""
@@ -114,6 +118,9 @@ class Settings:
     # Where the engine keeps each rule set's decision table, by sha256: a warm start reads it
     # instead of putting the whole input domain to durable-rules again. None: no cache.
     cache_dir: Path | None = REPOSITORY / "var" / "cache"
+    # Each worker stores its decisions in a process of its own (app/decisions/storing.py); off, in
+    # its writer thread. `reitti serve` turns it off when the workers leave no core for them.
+    storing_process: bool = True
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -150,6 +157,7 @@ class Settings:
             webhook_poll_seconds=_positive(env, "REITTI_WEBHOOK_POLL_SECONDS", 1.0, float),
             metrics_token=env.get("REITTI_METRICS_TOKEN") or None,
             cache_dir=Path(env.get("REITTI_CACHE_DIR") or REPOSITORY / "var" / "cache"),
+            storing_process=_switch(env, STORING_PROCESS, True),
         )
 
     def check_sign_in(self) -> None:

@@ -74,7 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         chain_keys = ChainKeys.from_settings(settings)
         read_sessions, write_sessions = make_sessions(database, info=session_info(chain_keys))
         # The decisions' transactions run beside the event loop, in a process of their own (app/decisions/storing.py).
-        apart = can_store_apart(settings.database_url)
+        apart = settings.storing_process and can_store_apart(settings.database_url)
         storing = StoringProcess(settings.database_url, chain_keys) if apart else StoringHere(write_sessions)
         metrics.watch(read_sessions)
         checkpoint_key = settings.resolve_checkpoint_key()

@@ -9,14 +9,16 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import text
 
-from app.config import REPOSITORY
+from app.config import REPOSITORY, STORING_PROCESS
 from app.db import make_engine
+from app.decisions.storing import pays_apart
 from tests.conftest import (
     TEST_CHAIN_KEY,
     TEST_CHECKPOINT_KEY,
@@ -79,12 +81,44 @@ class Workers:
             self.process.kill()
 
 
-@pytest.fixture
-def workers(database_url: str) -> Iterator[Workers]:
-    running = Workers(database_url)
+@pytest.fixture(params=["on", "off"], ids=["storing-processes", "writer-threads"])
+def workers(request: pytest.FixtureRequest, database_url: str) -> Iterator[Workers]:
+    """Two workers, storing in processes of their own or in their writer threads: either must hold."""
+    running = Workers(database_url, **{STORING_PROCESS: request.param})
     yield running
     running.close()
     empty_the_log(database_url)
+
+
+def storing_processes(workers: Workers) -> int:
+    """How many storing processes the workers run: their own children, started as the workers were (spawn)."""
+    found = 0
+    for worker in workers.children():
+        listed = subprocess.run(["pgrep", "-P", str(worker)], capture_output=True, text=True, check=False).stdout
+        for pid in listed.split():
+            found += "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text(errors="replace")
+    return found
+
+
+@pytest.mark.parametrize("told", ["on", "off", None])
+def test_the_workers_store_where_serve_tells_them(database_url: str, told: str | None) -> None:
+    """`reitti serve` keeps the operator's word; unsaid, a storing process each only with a core to spare."""
+    apart = told == "on" if told else pays_apart(2)
+    running = Workers(database_url, **({STORING_PROCESS: told} if told else {}))
+    try:
+        deadline = time.monotonic() + 10  # a worker starts its storing process as its lifespan opens
+        while storing_processes(running) != (2 if apart else 0) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert storing_processes(running) == (2 if apart else 0)
+    finally:
+        running.close()
+
+
+def test_a_storing_process_each_only_while_every_worker_leaves_a_core_for_it() -> None:
+    assert pays_apart(1, cores=2)
+    assert not pays_apart(2, cores=2)
+    assert pays_apart(2, cores=4)
+    assert not pays_apart(3, cores=4)
 
 
 def event(event_id: str) -> dict[str, Any]:

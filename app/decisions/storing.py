@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from typing import Any
@@ -34,6 +35,18 @@ log = logging.getLogger("reitti")
 
 # How long a closing worker waits for its storing process to finish the batch it holds.
 CLOSE_SECONDS = 30
+
+
+def pays_apart(workers: int, cores: int | None = None) -> bool:
+    """Whether a storing process for each of `workers` workers pays for itself: only on a core of its own.
+
+    With one worker on two cores, the worker and its storing process each have one. With two
+    workers on two cores, four processes took turns on two cores: the batch's rows were pickled,
+    piped and switched to for nothing, and storing in each worker's writer thread answered 40 to
+    70 % more events a second (bench/RESULTS.md, issue 17).
+    """
+    cores = cores or len(os.sched_getaffinity(0))
+    return 2 * workers <= cores
 
 
 def can_store_apart(database_url: str) -> bool:
