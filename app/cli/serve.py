@@ -45,20 +45,12 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
     except RulesError as error:
         print(f"error: refusing to serve: {error}", file=sys.stderr)
         return 2
-    choose_storing(args.workers)
+    from app.decisions.storing import storing_choice
+
+    # The workers read it from the environment they inherit (Settings.from_env).
+    os.environ[STORING_PROCESS] = storing_choice(args.workers)
     uvicorn.run("app.main:app", **uvicorn_options(args))
     return 0
-
-
-def choose_storing(workers: int) -> None:
-    """Tell the workers whether to store in processes of their own, unless the operator said so already.
-
-    They read it from the environment they inherit (`Settings.from_env`); the choice is
-    `pays_apart`'s, by the number of workers and the cores this process may run on.
-    """
-    from app.decisions.storing import pays_apart
-
-    os.environ.setdefault(STORING_PROCESS, "on" if pays_apart(workers) else "off")
 
 
 def uvicorn_options(args: argparse.Namespace) -> dict[str, Any]:
