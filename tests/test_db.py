@@ -89,3 +89,17 @@ def test_a_sqlite_writer_waits_for_a_writer_of_another_process_on_the_lock_besid
     _, write = make_sessions(make_engine(url))
     with write() as session:  # and this process's writer takes the turn after it
         assert session.execute(text("SELECT 1")).scalar() == 1
+
+
+def test_only_the_storing_engine_keeps_sqlites_temporary_files_in_memory(tmp_path: Path) -> None:
+    # A batch's statement journals go to memory; a report's sort on any other engine may still spill to disk.
+    url = f"sqlite:///{tmp_path / 'temp.db'}"
+    storing, other = make_engine(url, storing=True), make_engine(url)
+    try:
+        with storing.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA temp_store").scalar() == 2  # MEMORY
+        with other.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA temp_store").scalar() == 0  # the default: files
+    finally:
+        storing.dispose()
+        other.dispose()

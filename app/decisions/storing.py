@@ -117,7 +117,7 @@ def _serve(pipe: Connection, database_url: str, chain_keys: ChainKeys) -> None:
     """The storing process: a transaction for each batch that arrives, until the pipe closes."""
     # No round trip to try the connection before each batch: a connection the server dropped
     # fails its batch (503, as while the server is away) and the next batch takes a new one.
-    engine = make_engine(database_url, pre_ping=False)
+    engine = make_engine(database_url, pre_ping=False, storing=True)
     _, write = make_sessions(engine, info=session_info(chain_keys))
     storing = StoringHere(write)
     try:
