@@ -15,6 +15,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from app.audit.keys import ChainKeys, keys_of
+from app.db import insert_rows
 from app.models import Acknowledgement, ChainLink, Decision, Override, RecordKind
 
 GENESIS = "0" * 64
@@ -188,7 +189,7 @@ def append_many(session: Session, *, kind: RecordKind, records: Sequence[Mapping
         seq += 1
         links.append(link := new_link(keys, seq, prev_hash, kind, record))
         prev_hash = link["hash"]
-    session.connection().execute(_INSERT_LINKS, links)
+    insert_rows(session.connection(), _INSERT_LINKS, links)
     return links
 
 

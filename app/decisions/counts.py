@@ -23,7 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from app.audit import chain
-from app.db import dialect_insert
+from app.db import dialect_insert, insert_rows
 from app.models import (
     COUNT_GROUP,
     NO_UNIT,
@@ -79,7 +79,7 @@ def _add_counts(session: Session, table: CountTable, period: str, counts: Tally)
         {period: start, **dict(zip(COUNT_GROUP, group, strict=True)), "decisions": count, "overridden": 0}
         for (start, group), count in sorted(counts.items())
     ]
-    session.connection().execute(_upsert_counts(dialect_insert(session), table, period), values)
+    insert_rows(session.connection(), _upsert_counts(dialect_insert(session), table, period), values)
 
 
 @lru_cache(maxsize=8)

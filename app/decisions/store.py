@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from app.audit import chain
-from app.db import dialect_insert
+from app.db import dialect_insert, insert_rows
 from app.decisions.counts import count_new
 from app.errors import EventIdConflict
 from app.models import (
@@ -159,7 +159,7 @@ def _insert_new(session: Session, rows: Sequence[dict[str, Any]]) -> dict[str, i
     # rows with these ids numbered after the last seq before the INSERT. (A row stored earlier
     # under the same id, by storing the same submission twice, is numbered before it: not new.)
     last = connection.execute(_LAST_SEQ).scalar_one()
-    connection.execute(_insert_new_statement(insert, returning=False), list(rows))
+    insert_rows(connection, _insert_new_statement(insert, returning=False), rows)
     inserted = connection.execute(_SEQS_OF_IDS, {"ids": [row["decision_id"] for row in rows], "last": last})
     return {decision_id: seq for decision_id, seq in inserted}
 

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 
-from app.db import dialect_insert
+from app.db import dialect_insert, insert_rows
 from app.models import AnnouncedKind, Anomaly, CustomerHolder, Customership, ItemKind, WorklistItem
 from app.webhooks.outbox import Announcement
 
@@ -95,7 +95,7 @@ def record_routing(session: Session, decisions: Sequence[Mapping[str, Any]]) -> 
         return []
     register_rows = _register_rows(session, decisions)
     if register_rows:
-        session.connection().execute(_INSERT_CUSTOMERSHIPS, register_rows)
+        insert_rows(session.connection(), _INSERT_CUSTOMERSHIPS, register_rows)
     by_seq = {row["decision_seq"]: row for row in register_rows}
     handovers = []
     for d in decisions:
@@ -155,7 +155,7 @@ def create_handovers(
             {**common, "unit": handover.from_unit, "kind": ItemKind.handover_out, "other_unit": handover.to_unit}
         )
     if items:
-        session.connection().execute(_INSERT_WORKLIST_ITEMS, items)
+        insert_rows(session.connection(), _INSERT_WORKLIST_ITEMS, items)
     return [handover.announcement() for handover in handovers]
 
 
@@ -260,7 +260,7 @@ def _keep_latest(session: Session, changed: Mapping[str, Latest]) -> None:
         {"customer_pseudonym": pseudonym, "occurred_at": at, "decision_seq": seq, "unit": unit}
         for pseudonym, (at, seq, unit) in changed.items()
     ]
-    session.connection().execute(_keep_latest_statement(dialect_insert(session)), rows)
+    insert_rows(session.connection(), _keep_latest_statement(dialect_insert(session)), rows)
 
 
 @lru_cache(maxsize=2)

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Row, insert, select
 from sqlalchemy.orm import Session
 
+from app.db import insert_rows
 from app.models import (
     Acknowledgement,
     AnnouncedKind,
@@ -136,7 +137,7 @@ def announce(session: Session, announcements: Sequence[Announcement]) -> int:
             )
     if rows:
         # On the connection: one INSERT of plain rows, no ORM objects, as the decisions themselves.
-        session.connection().execute(_INSERT_MESSAGES, rows)
+        insert_rows(session.connection(), _INSERT_MESSAGES, rows)
     return len(rows)
 
 
