@@ -19,7 +19,7 @@ from app.audit.checkpoints import CheckpointWriter
 from app.audit.keys import ChainKeys, session_info
 from app.config import Settings
 from app.db import make_engine, make_sessions, refresh_sqlite_statistics
-from app.decisions.storing import StoringProcess, can_store_apart
+from app.decisions.storing import ProcessWriter, StoringProcess, can_store_apart
 from app.decisions.writer import DecisionWriter, StoringHere
 from app.rules.input_domain import loaded_engine
 from app.rules.loader import load_rules
@@ -75,7 +75,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         read_sessions, write_sessions = make_sessions(database, info=session_info(chain_keys))
         # The decisions' transactions run beside the event loop, in a process of their own (app/decisions/storing.py).
         apart = settings.storing_process and can_store_apart(settings.database_url)
-        storing = StoringProcess(settings.database_url, chain_keys) if apart else StoringHere(write_sessions)
+        writer = (
+            ProcessWriter(StoringProcess(settings.database_url, chain_keys))
+            if apart
+            else DecisionWriter(StoringHere(write_sessions))
+        )
         metrics.watch(read_sessions)
         checkpoint_key = settings.resolve_checkpoint_key()
         kept = settings.checkpoint_dir
@@ -89,7 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             database=database,
             read_sessions=read_sessions,
             write_sessions=write_sessions,
-            writer=DecisionWriter(storing),
+            writer=writer,
             pseudonym_key=settings.resolve_pseudonym_key(),
             checkpoint_key=checkpoint_key,
             chain_keys=chain_keys,

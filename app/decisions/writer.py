@@ -9,7 +9,8 @@ together (group commit): the lock and the flush are paid once for all of them. A
 is answered only after the transaction that holds its decision has committed.
 
 The thread forms the batches; where their transactions run is its `Storing`: in this process
-(`StoringHere`), or in a storing process of the worker's own (app/decisions/storing.py).
+(`StoringHere`), or in a storing process of the worker's own (app/decisions/storing.py), whose
+`ProcessWriter` forms them on the event loop instead: no thread is needed to wait for another process.
 """
 
 from __future__ import annotations
@@ -130,6 +131,18 @@ class StoringHere:
 
     def close(self) -> None:
         """Nothing to release: the transactions are the caller's sessions."""
+
+
+class Writer(Protocol):
+    """Stores submissions, many to a transaction: `DecisionWriter`, or `ProcessWriter` (app/decisions/storing.py)."""
+
+    async def store(self, submission: Submission, *, key_id: int | None) -> Stored | Unauthenticated:
+        """What storing the submission came to, once its transaction has committed."""
+        ...
+
+    def close(self) -> None:
+        """Store what was queued, then stop."""
+        ...
 
 
 class DecisionWriter:

@@ -24,7 +24,7 @@ from app.audit.keys import ChainKeys
 from app.config import Settings
 from app.db import Transaction
 from app.decisions.reads import Reader
-from app.decisions.writer import DecisionWriter
+from app.decisions.writer import Writer
 from app.errors import FieldError, InvalidQuery, ReittiError, Unauthenticated
 from app.identity_codes import contains_identity_code, contains_personal_identity_code
 from app.input_checks import storable_text
@@ -46,7 +46,7 @@ class Services:
     database: Engine
     read_sessions: sessionmaker[Session]
     write_sessions: Transaction
-    writer: DecisionWriter
+    writer: Writer
     pseudonym_key: bytes
     checkpoint_key: bytes
     chain_keys: ChainKeys
