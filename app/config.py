@@ -119,7 +119,7 @@ class Settings:
     # instead of putting the whole input domain to durable-rules again. None: no cache.
     cache_dir: Path | None = REPOSITORY / "var" / "cache"
     # Each worker stores its decisions in a process of its own (app/decisions/storing.py); off, in
-    # its writer thread. `reitti serve` turns it off when the workers leave no core for them.
+    # its writer thread, on its own interpreter lock (REITTI_STORING_PROCESS=off).
     storing_process: bool = True
 
     @classmethod

@@ -34,8 +34,7 @@ from pathlib import Path
 
 import httpx
 
-from app.config import REPOSITORY, STORING_PROCESS
-from app.decisions.storing import storing_choice
+from app.config import REPOSITORY
 from app.web.transport import PROTOCOL
 
 # Ports and database names can be moved, so that two checkouts can run benchmarks on one machine
@@ -184,8 +183,6 @@ def serving(
         "REITTI_CHECKPOINT_KEY": "bench",
         "REITTI_CHAIN_KEY": "bench-chain",
         "REITTI_SESSION_SECRET": "bench-session-secret-bench-session-secret",
-        # Where the workers store, as `reitti serve` chooses it (an earlier checkout ignores it).
-        STORING_PROCESS: storing_choice(workers),
     }
     reitti = [sys.executable, "-m", "app.cli"]
     subprocess.run([*reitti, "db", "upgrade"], env=env, check=True, capture_output=True, cwd=repository)

@@ -18,7 +18,6 @@ from sqlalchemy import text
 
 from app.config import REPOSITORY, STORING_PROCESS
 from app.db import make_engine
-from app.decisions.storing import pays_apart
 from tests.conftest import (
     TEST_CHAIN_KEY,
     TEST_CHECKPOINT_KEY,
@@ -101,9 +100,9 @@ def storing_processes(workers: Workers) -> int:
 
 
 @pytest.mark.parametrize("told", ["on", "off", None])
-def test_the_workers_store_where_serve_tells_them(database_url: str, told: str | None) -> None:
-    """`reitti serve` keeps the operator's word; unsaid, a storing process each only with a core to spare."""
-    apart = told == "on" if told else pays_apart(2)
+def test_the_workers_store_where_the_operator_tells_them(database_url: str, told: str | None) -> None:
+    """A storing process for each worker unless REITTI_STORING_PROCESS is off."""
+    apart = told != "off"
     running = Workers(database_url, **({STORING_PROCESS: told} if told else {}))
     try:
         deadline = time.monotonic() + 10  # a worker starts its storing process as its lifespan opens
@@ -112,13 +111,6 @@ def test_the_workers_store_where_serve_tells_them(database_url: str, told: str |
         assert storing_processes(running) == (2 if apart else 0)
     finally:
         running.close()
-
-
-def test_a_storing_process_each_only_while_every_worker_leaves_a_core_for_it() -> None:
-    assert pays_apart(1, cores=2)
-    assert not pays_apart(2, cores=2)
-    assert pays_apart(2, cores=4)
-    assert not pays_apart(3, cores=4)
 
 
 def event(event_id: str) -> dict[str, Any]:

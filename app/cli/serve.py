@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 import copy
-import os
 import sys
 from typing import Any
 
 from app.cli.common import Commands
-from app.config import REPOSITORY, STORING_PROCESS, Settings
+from app.config import REPOSITORY, Settings
 
 
 def log_config() -> dict[str, Any]:
@@ -45,10 +44,6 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
     except RulesError as error:
         print(f"error: refusing to serve: {error}", file=sys.stderr)
         return 2
-    from app.decisions.storing import storing_choice
-
-    # The workers read it from the environment they inherit (Settings.from_env).
-    os.environ[STORING_PROCESS] = storing_choice(args.workers)
     uvicorn.run("app.main:app", **uvicorn_options(args))
     return 0
 

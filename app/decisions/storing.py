@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
-import os
 from collections import deque
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
@@ -29,7 +28,6 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from app.audit.keys import ChainKeys, session_info
-from app.config import STORING_PROCESS
 from app.db import make_engine, make_sessions
 from app.decisions.store import Row, Stored, Submission, answer
 from app.decisions.writer import MAX_BATCH, REVOKED, RowOutcome, StoringHere
@@ -39,26 +37,6 @@ log = logging.getLogger("reitti")
 
 # How long a closing worker waits for its storing process to finish the batch it holds.
 CLOSE_SECONDS = 30
-
-
-def pays_apart(workers: int, cores: int | None = None) -> bool:
-    """Whether a storing process for each of `workers` workers pays for itself: only on a core of its own.
-
-    With one worker on two cores, the worker and its storing process each have one. With two
-    workers on two cores, four processes took turns on two cores: the batch's rows were pickled,
-    piped and switched to for nothing. Storing in each worker's writer thread answered 40 to 70 %
-    more events a second there (SQLite and PostgreSQL, 32 connections, alternating runs, issue 17).
-    """
-    cores = cores or len(os.sched_getaffinity(0))
-    return 2 * workers <= cores
-
-
-def storing_choice(workers: int) -> str:
-    """REITTI_STORING_PROCESS for `workers` workers: the operator's, when set; else `pays_apart`'s, on or off.
-
-    `reitti serve` hands it to its workers, and bench.http to the workers it serves, alike.
-    """
-    return os.environ.get(STORING_PROCESS) or ("on" if pays_apart(workers) else "off")
 
 
 def can_store_apart(database_url: str) -> bool:
