@@ -228,8 +228,11 @@ class ProcessWriter:
                 continue
             if outcome == REVOKED:
                 queued.future.set_result(Unauthenticated("The API key is not valid or has been revoked."))
-            else:
+                continue
+            try:  # a first decision read back that no longer validates fails its repeat, not the batch
                 queued.future.set_result(answer(queued.submission, outcome))
+            except Exception as error:
+                queued.future.set_exception(error)
 
 
 def _serve(pipe: Connection, database_url: str, chain_keys: ChainKeys) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,7 +14,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
 from app.audit.keys import ChainKeys
-from app.decisions.store import Row, Submission
+from app.decisions.store import FirstStored, Row, Submission
 from app.decisions.storing import ProcessWriter, StoringProcess, can_store_apart
 from app.rules.engine import RuleEngine
 from app.rules.model import Rules
@@ -148,3 +149,48 @@ def test_closing_stores_what_was_queued_before_the_process_ends(
 
     assert run(close_early()) == [(s.decision, True) for s in queued]
     assert count_rows(database_url) == 5
+
+
+class AnsweringWith:
+    """A storing process's stand-in that answers every row of each batch with one outcome, at once."""
+
+    def __init__(self, outcome: FirstStored) -> None:
+        self._outcome = outcome
+        self._ours, self._theirs = socket.socketpair()
+        self._rows = 0
+
+    def send(self, batch: list[Any]) -> None:
+        self._rows = len(batch)
+        self._theirs.send(b".")  # the answer is there: the pipe is readable
+
+    def receive(self) -> list[Any]:
+        self._ours.recv(1)
+        return [self._outcome] * self._rows
+
+    def fileno(self) -> int:
+        return self._ours.fileno()
+
+    def close(self) -> None:
+        self._ours.close()
+        self._theirs.close()
+
+
+def test_a_repeat_whose_first_decision_no_longer_reads_fails_alone_and_the_writer_goes_on(
+    rules: Rules, rule_engine: RuleEngine
+) -> None:
+    repeat = submission(rules, rule_engine, "repeat")
+    unreadable = FirstStored("d-1", repeat.fingerprint, {"not": "a decision"})
+
+    async def post() -> list[Any]:
+        writer = ProcessWriter(AnsweringWith(unreadable))  # type: ignore[arg-type]
+        try:
+            stores = [asyncio.wait_for(writer.store(repeat, key_id=None), timeout=10) for _ in range(2)]
+            first = await asyncio.gather(stores[0], return_exceptions=True)
+            then = await asyncio.gather(stores[1], return_exceptions=True)  # the writer goes on
+            return [*first, *then]
+        finally:
+            writer.close()
+
+    outcomes = run(post())
+    # pydantic's ValidationError, each repeat's own 500; never answered would be a TimeoutError
+    assert [type(outcome).__name__ for outcome in outcomes] == ["ValidationError", "ValidationError"]
