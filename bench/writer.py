@@ -2,9 +2,9 @@
 
 Not a test: it measures and prints. The events are a shuffled sample of the domain's valid points,
 decided and made ready exactly as POST /v1/events makes them (`intake.prepare`); each batch is then
-stored as the writer thread stores it (`DecisionWriter._store`: the live-keys check and
-`store.store` in one write transaction). Reported per decision: the thread's CPU time (the figure
-that matters on a core shared with the event loop) and the wall time, each the median of `--repeat`
+stored as a worker's storing process stores it (app/decisions/storing.py: its own engine, the
+live-keys check and `store.store` in one write transaction). Reported per decision: the CPU time
+and the wall time, each the median of `--repeat`
 runs of `--batches` batches, on a fresh database per configuration. With `--profile`, cProfile's
 top functions for the first configuration, to see which step the CPU goes to.
 
@@ -75,7 +75,7 @@ def main() -> None:
         for size in args.sizes:
             # One engine a configuration, as a worker keeps one: its statements compiled once, in the warm-up.
             with database(kind) as url:
-                engine = make_engine(url)
+                engine = make_engine(url, pre_ping=False, storing=True)  # as the storing process opens it
                 _, write = make_sessions(engine, info=BENCH_CHAIN_INFO)
                 batches_of = iter(
                     [made[start : start + size] for start in range(offset, offset + size * args.batches, size)]

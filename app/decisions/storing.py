@@ -123,8 +123,8 @@ class ProcessWriter:
     `DecisionWriter`'s thread formed each batch, sent it, waited for the answer and settled it. With
     a storing process the waiting is the process's, and the thread only passed each batch across
     the interpreter's lock twice: the loop waited for the lock behind it, and the answers reached
-    the loop late. One worker on SQLite at 32 connections answered about 2,550 events a second
-    with the thread, a third of the machine idle, and 3,350-3,500 without it (alternating runs,
+    the loop late. One worker on SQLite at 32 connections answered 2,650-2,750 events a second
+    with the thread, a third of the machine idle, and 3,190-3,290 without it (alternating runs,
     issue 17). Here the loop sends a batch when none is in flight; the pipe, watched by the loop,
     brings the answer, and what queued meanwhile goes next. A request is still answered only
     after the transaction that holds its decision has committed.
