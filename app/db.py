@@ -197,7 +197,8 @@ def insert_rows(connection: Connection, statement: Insert, rows: Sequence[Mappin
 
     The writer's batch inserts many rows into several tables, and SQLAlchemy's executemany works
     through each parameter of each row anew (construct_params, each type's bind processor found
-    by name, the TypeDecorators): about 15% of the storing process's CPU. Here the statement is
+    by name, the TypeDecorators): without it a decision cost 1 to 9 % less CPU to store
+    (bench.writer, both databases, batches of 1 to 16; bench/RESULTS.md). Here the statement is
     compiled once per dialect and set of columns, each column's bind processor is found once,
     and the rows go to the driver's executemany through those processors: the same statement
     text, the same values bound, the same bytes stored (tests/test_db.py compares them). The
