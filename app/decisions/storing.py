@@ -29,8 +29,8 @@ from sqlalchemy.exc import OperationalError
 
 from app.audit.keys import ChainKeys, session_info
 from app.db import make_engine, make_sessions
-from app.decisions.store import Row, Stored, Submission, answer
-from app.decisions.writer import MAX_BATCH, REVOKED, RowOutcome, StoringHere
+from app.decisions.store import Row, Stored, Submission
+from app.decisions.writer import MAX_BATCH, RowOutcome, StoringHere, log_one_by_one, settle
 from app.errors import Unauthenticated
 
 log = logging.getLogger("reitti")
@@ -46,7 +46,7 @@ def can_store_apart(database_url: str) -> bool:
 
 
 class StoringProcess:
-    """Stores the writer's batches in a process of its own; called from the writer thread alone."""
+    """Stores a worker's batches in a process of its own; called from one thread alone (`ProcessWriter`'s loop)."""
 
     def __init__(self, database_url: str, chain_keys: ChainKeys) -> None:
         self._arguments = (database_url, chain_keys)
@@ -208,10 +208,8 @@ class ProcessWriter:
             if len(batch) == 1:
                 return batch, error
             # Something in one submission, not the database: each is stored alone, so that one bad
-            # submission fails only its own request. (The type only: its text may carry values.)
-            log.warning(
-                "a batch of %d decisions failed (%s); storing them one by one", len(batch), type(error).__name__
-            )
+            # submission fails only its own request.
+            log_one_by_one(len(batch), error)
             self._alone.extend(queued for queued, _ in batch)
             return [], error
 
@@ -224,15 +222,8 @@ class ProcessWriter:
                     queued.future.set_exception(outcomes)
             return
         for (queued, _), outcome in zip(batch, outcomes, strict=True):
-            if queued.future.done():
-                continue
-            if outcome == REVOKED:
-                queued.future.set_result(Unauthenticated("The API key is not valid or has been revoked."))
-                continue
-            try:  # a first decision read back that no longer validates fails its repeat, not the batch
-                queued.future.set_result(answer(queued.submission, outcome))
-            except Exception as error:
-                queued.future.set_exception(error)
+            if not queued.future.done():
+                settle(queued.future, queued.submission, outcome)
 
 
 def _serve(pipe: Connection, database_url: str, chain_keys: ChainKeys) -> None:

@@ -8,9 +8,10 @@ requests that arrive while a transaction commits wait for the next one and go in
 together (group commit): the lock and the flush are paid once for all of them. A request
 is answered only after the transaction that holds its decision has committed.
 
-The thread forms the batches; where their transactions run is its `Storing`: in this process
-(`StoringHere`), or in a storing process of the worker's own (app/decisions/storing.py), whose
-`ProcessWriter` forms them on the event loop instead: no thread is needed to wait for another process.
+The thread forms the batches and runs their transactions through its `Storing` (`StoringHere`:
+in this process). A worker with a storing process of its own (app/decisions/storing.py) has no
+such thread: its `ProcessWriter` forms the batches on the event loop and answers them with
+`settle`, as the thread does.
 """
 
 from __future__ import annotations
@@ -102,6 +103,35 @@ REVOKED: Literal["revoked"] = "revoked"
 # What became of each row of a batch: None when stored now, the decision stored first under
 # its key, or REVOKED.
 RowOutcome = FirstStored | None | Literal["revoked"]
+
+
+def settle(
+    future: Future[Stored | Unauthenticated] | asyncio.Future[Stored | Unauthenticated],
+    submission: Submission,
+    outcome: RowOutcome,
+) -> None:
+    """Answer one request with what became of its row: its decision, the first one, a conflict or a revoked key.
+
+    A first decision read back that no longer validates fails its own repeat (500), not the rest
+    of the batch, nor the writer that answers them.
+    """
+    if outcome == REVOKED:
+        future.set_result(Unauthenticated("The API key is not valid or has been revoked."))
+        return
+    try:
+        stored = answer(submission, outcome)
+    except Exception as error:
+        future.set_exception(error)
+        return
+    future.set_result(stored)
+
+
+def log_one_by_one(count: int, error: Exception) -> None:
+    """Say that a batch failed for something in one submission, not the database: each is now stored alone.
+
+    The error's type only: its text carries the statement's parameters.
+    """
+    log.warning("a batch of %d decisions failed (%s); storing them one by one", count, type(error).__name__)
 
 
 class Storing(Protocol):
@@ -209,17 +239,11 @@ class DecisionWriter:
             if len(batch) > 1:
                 # Something in one submission, not the database: store each alone, so that
                 # one bad submission fails only its own request.
-                # The error's type only: its text carries the statement's parameters.
-                log.warning(
-                    "a batch of %d decisions failed (%s); storing them one by one", len(batch), type(error).__name__
-                )
+                log_one_by_one(len(batch), error)
                 for queued in batch:
                     self._store([queued])
                 return
             batch[0][2].set_exception(error)
             return
         for (submission, _, future), outcome in zip(batch, outcomes, strict=True):
-            if outcome == REVOKED:
-                future.set_result(Unauthenticated("The API key is not valid or has been revoked."))
-            else:
-                future.set_result(answer(submission, outcome))
+            settle(future, submission, outcome)

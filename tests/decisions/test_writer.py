@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
 from typing import Any
@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 
 from app.access.keys import create_key
 from app.db import make_engine, make_sessions
-from app.decisions.store import Submission, store
-from app.decisions.writer import DecisionWriter, StoringHere
+from app.decisions.store import FirstStored, Row, Submission, store
+from app.decisions.writer import DecisionWriter, RowOutcome, StoringHere
 from app.errors import EventIdConflict, Unauthenticated
 from app.models import Role
 from app.rules.engine import RuleEngine
@@ -166,3 +166,37 @@ class TestDecisionWriter:
 
         assert isinstance(run(post()), Unauthenticated)
         assert count_rows(database_url) == 0
+
+
+class AnsweringFirst:
+    """A `Storing` that answers every row with one first decision, as if each were a repeat."""
+
+    def __init__(self, first: FirstStored) -> None:
+        self._first = first
+
+    def __call__(self, batch: Sequence[tuple[Row, int | None]]) -> list[RowOutcome]:
+        return [self._first] * len(batch)
+
+    def close(self) -> None:
+        """Nothing held."""
+
+
+def test_the_writer_thread_answers_a_repeat_whose_first_decision_no_longer_reads_and_goes_on(
+    rules: Rules, rule_engine: RuleEngine
+) -> None:
+    repeat = submission(rules, rule_engine, "repeat")
+    writer = DecisionWriter(AnsweringFirst(FirstStored("d-1", repeat.fingerprint, {"not": "a decision"})))
+
+    async def post_twice() -> list[Any]:
+        outcomes = []
+        for _ in range(2):  # the second is answered only if the thread survived the first
+            stored = asyncio.wait_for(writer.store(repeat, key_id=None), timeout=10)
+            outcomes += await asyncio.gather(stored, return_exceptions=True)
+        return outcomes
+
+    try:
+        outcomes = run(post_twice())
+    finally:
+        writer.close()
+    # pydantic's ValidationError, each repeat's own 500; never answered would be a TimeoutError
+    assert [type(outcome).__name__ for outcome in outcomes] == ["ValidationError", "ValidationError"]

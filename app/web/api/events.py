@@ -122,11 +122,11 @@ class PostEventFastPath:
     It stands in front of the whole middleware stack, FastAPI's and ours (`Reitti` in app/main.py):
     each of the eight layers wraps the answer's `send` in a function of its own, and passing them
     came to about an eighth of a worker's CPU a request (1.02 against 0.89 ms, one worker on SQLite
-    at 32 connections, issue 17). So the layers' work for the
-    requests it answers is done here, with their own functions: a body is taken only when its
-    Content-Length is within the limit (`BodyLimit` refuses the others), each answer is counted by
-    its route (`CountRequests`), and an error names the rule set in force (`RulesetHeader`). The
-    UI's security headers are not for the API; server errors are answered here as problems.
+    at 32 connections, issue 17). So the layers' work for the requests it answers is done here, with
+    their own functions: a body is taken only when its Content-Length is within the limit
+    (`BodyLimit` refuses the others), each answer is counted by its route (`CountRequests`), and an
+    error names the rule set in force (`RulesetHeader`). The UI's security headers are not for the
+    API; server errors are answered here as problems.
     """
 
     def __init__(self, app: ASGIApp, fastapi_app: FastAPI) -> None:
