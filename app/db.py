@@ -52,21 +52,12 @@ def _sqlite_begin(connection: Any) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-# Pages the storing connection lets its write-ahead log grow to before it copies them into the
-# database (SQLite's default: 1,000). A batch of decisions writes about nine pages a decision, most
-# of them index pages that the next batches write again; a checkpoint copies each page once, however
-# often the log holds it. Every 10,000 pages (40 MB of log) rather than 1,000: a decision stored in
-# 0.71-0.87 ms against 0.98-1.13 (bench.writer, batches of 8, three alternating runs, issue 17).
-STORING_CHECKPOINT_PAGES = 10_000
-
-
-def _sqlite_storing_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_journals_in_memory(dbapi_connection: Any, _record: Any) -> None:
     # A statement that may fail halfway (a multi-row INSERT, an upsert, one a trigger can abort)
     # keeps the pages it changes in a statement journal, spilled past 64 KiB to a temporary file:
     # for a batch of decisions, an open, an unlink and some 260 writes, 40 % of the storing
     # process's write calls (strace, one worker at 32 connections). In memory they cost a copy.
     dbapi_connection.execute("PRAGMA temp_store=MEMORY")
-    dbapi_connection.execute(f"PRAGMA wal_autocheckpoint={STORING_CHECKPOINT_PAGES}")
 
 
 def make_engine(url: str, *, pre_ping: bool = True, storing: bool = False) -> Engine:
@@ -77,15 +68,14 @@ def make_engine(url: str, *, pre_ping: bool = True, storing: bool = False) -> En
     `pre_ping`: PostgreSQL connections are tried before each use, one round trip, so that one
     the server dropped is replaced rather than failing the request that takes it.
     `storing`: the engine stores batches of decisions alone (app/decisions/storing.py); on SQLite
-    its temporary files stay in memory and its log is copied into the database less often. Not
-    every engine's: a report's sort could grow in memory.
+    its temporary files stay in memory. Not every engine's: a report's sort could grow there.
     """
     url = database_url(url)
     if make_url(url).get_backend_name() == "sqlite":
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, hide_parameters=True)
         event.listen(engine, "connect", _sqlite_pragmas)
         if storing:
-            event.listen(engine, "connect", _sqlite_storing_pragmas)
+            event.listen(engine, "connect", _sqlite_journals_in_memory)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(url, pool_pre_ping=pre_ping, pool_size=10, max_overflow=20, hide_parameters=True)

@@ -16,7 +16,7 @@ from sqlalchemy import Connection, Insert, insert, inspect, text
 from sqlalchemy.engine import make_url
 
 from app.audit import chain
-from app.db import STORING_CHECKPOINT_PAGES, make_engine, make_sessions, refresh_sqlite_statistics
+from app.db import make_engine, make_sessions, refresh_sqlite_statistics
 from app.decisions import counts
 from app.decisions import store as store_module
 from app.decisions.intake import prepare
@@ -101,20 +101,15 @@ def test_a_sqlite_writer_waits_for_a_writer_of_another_process_on_the_lock_besid
         assert session.execute(text("SELECT 1")).scalar() == 1
 
 
-def test_only_the_storing_engine_keeps_sqlites_temporary_files_in_memory_and_checkpoints_less_often(
-    tmp_path: Path,
-) -> None:
+def test_only_the_storing_engine_keeps_sqlites_temporary_files_in_memory(tmp_path: Path) -> None:
     # A batch's statement journals go to memory; a report's sort on any other engine may still spill to disk.
-    # The storing connection lets the log grow longer before copying it; the others keep SQLite's default.
     url = f"sqlite:///{tmp_path / 'temp.db'}"
     storing, other = make_engine(url, storing=True), make_engine(url)
     try:
         with storing.connect() as connection:
             assert connection.exec_driver_sql("PRAGMA temp_store").scalar() == 2  # MEMORY
-            assert connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == STORING_CHECKPOINT_PAGES
         with other.connect() as connection:
             assert connection.exec_driver_sql("PRAGMA temp_store").scalar() == 0  # the default: files
-            assert connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 1000  # SQLite's default
     finally:
         storing.dispose()
         other.dispose()
