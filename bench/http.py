@@ -9,6 +9,11 @@ events/s over ceiling/s of the same configuration and connections; the target is
 with p99 under 50 ms at 32 connections. At 32 connections the older ceiling is measured too:
 `POST /bench/ceiling` inside the service (a sync endpoint through an ORM session, bench/ceiling.py).
 
+Under each run, where its CPU went: each event loop's and storing process's CPU a request, and
+the share of the machine left idle. With two workers the kernel decides how wrk's connections
+split between them, and the split decides the rate: a ceiling worker that takes them all leaves a
+core idle, a service worker that takes them all stores in batches as large as one worker's.
+
     python -m bench.http [--seconds 8] [--connections 8 32 128] [--databases sqlite postgresql] [--workers 1 2]
                          [--before CHECKOUT]
 
@@ -64,12 +69,14 @@ class Run:
     non_2xx: int
     requests: int
     cpu_ms: float | None = None  # measured by whoever knows the server's pid
+    split: str = ""  # the CPU a request of each event loop and storing process, and the machine's idle share
 
     def line(self) -> str:
         errors = f", {self.non_2xx} non-2xx" if self.non_2xx else ""
         latency = f"p50 {self.p50_ms:6.1f} ms   p99 {self.p99_ms:6.1f} ms"
         cpu = "" if self.cpu_ms is None else f"   CPU {self.cpu_ms:.2f} ms a request"
-        return f"{self.endpoint:<14} {self.per_second:>8,.0f} /s   {latency}{cpu}{errors}"
+        split = f"\n{'':<18}{self.split}" if self.split else ""
+        return f"{self.endpoint:<14} {self.per_second:>8,.0f} /s   {latency}{cpu}{errors}{split}"
 
 
 def cpu_seconds(pid: int) -> float:
@@ -85,6 +92,70 @@ def cpu_seconds(pid: int) -> float:
             continue
         total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     return total
+
+
+def _process_cpu(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except FileNotFoundError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _direct_children(pid: int) -> list[int]:
+    """A process's own children but multiprocessing's resource tracker, which does nothing measurable."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(child) for child in (task / "children").read_text().split()]
+        except FileNotFoundError:
+            continue
+    return [child for child in found if b"resource_tracker" not in _cmdline(child)]
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return b""
+
+
+def serving_processes(pid: int, workers: int) -> tuple[list[int], list[int]]:
+    """A server's event loops (uvicorn's workers; the server itself when it has one) and their storing processes."""
+    loops = [pid] if workers == 1 else _direct_children(pid)
+    return loops, [storing for loop in loops for storing in _direct_children(loop)]
+
+
+def _machine_idle() -> tuple[int, int]:
+    """Jiffies idle (iowait included) and in all, of every core, so far."""
+    times = [int(field) for field in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return times[3] + times[4], sum(times)
+
+
+class Split:
+    """Where a run's CPU went: each event loop's and storing process's CPU a request, and the machine's idle share.
+
+    Two workers' rate depends on how the kernel spreads the connections between them: one that
+    takes them all stores in batches as large as one worker's (issue 17, bench/RESULTS.md).
+    """
+
+    def __init__(self, pid: int, workers: int) -> None:
+        self._loops, self._storing = serving_processes(pid, workers)
+        self._cpu = {process: _process_cpu(process) for process in [*self._loops, *self._storing]}
+        self._idle = _machine_idle()
+
+    def said(self, requests: int) -> str:
+        per_request = {
+            process: (_process_cpu(process) - cpu) * 1000 / max(requests, 1) for process, cpu in self._cpu.items()
+        }
+        idle, total = (now - then for now, then in zip(_machine_idle(), self._idle, strict=True))
+        loops = "+".join(f"{per_request[process]:.2f}" for process in self._loops)
+        storing = "+".join(f"{per_request[process]:.2f}" for process in self._storing)
+        return (
+            f"loops {loops}"
+            + (f", storing {storing}" if storing else "")
+            + f" ms; machine idle {idle / max(total, 1):.0%}"
+        )
 
 
 def _children(pid: int) -> list[int]:
@@ -252,10 +323,13 @@ def serving_ceiling(database_url: str, folder: Path, workers: int, port: int = C
         server.wait(timeout=30)
 
 
-def measured(endpoint: str, script: str, key: str, seconds: int, connections: int, pid: int, base: str) -> Run:
-    before = cpu_seconds(pid)
+def measured(
+    endpoint: str, script: str, key: str, seconds: int, connections: int, pid: int, base: str, workers: int = 1
+) -> Run:
+    before, split = cpu_seconds(pid), Split(pid, workers)
     run = wrk(endpoint, REPOSITORY / "bench" / script, key, seconds, connections, base)
     run.cpu_ms = (cpu_seconds(pid) - before) * 1000 / max(run.requests, 1)
+    run.split = split.said(run.requests)
     print("  " + run.line(), flush=True)
     return run
 
@@ -289,16 +363,29 @@ def configuration(kind: str, workers: int, seconds: int, levels: list[int], befo
             runs: list[Run] = []
             for _ in range(2):
                 runs.append(
-                    measured("ceiling", "post_events.lua", key, seconds, connections, ceiling_pid, CEILING_BASE)
+                    measured(
+                        "ceiling", "post_events.lua", key, seconds, connections, ceiling_pid, CEILING_BASE, workers
+                    )
                 )
-                runs.append(measured("/v1/events", "post_events.lua", key, seconds, connections, pid, BASE))
+                runs.append(measured("/v1/events", "post_events.lua", key, seconds, connections, pid, BASE, workers))
                 if earlier is not None:
                     before_key, before_pid = earlier
                     runs.append(
-                        measured("before", "post_events.lua", before_key, seconds, connections, before_pid, BEFORE_BASE)
+                        measured(
+                            "before",
+                            "post_events.lua",
+                            before_key,
+                            seconds,
+                            connections,
+                            before_pid,
+                            BEFORE_BASE,
+                            workers,
+                        )
                     )
             if connections == 32:
-                runs.append(measured("old ceiling", "ceiling_events.lua", key, seconds, connections, pid, BASE))
+                runs.append(
+                    measured("old ceiling", "ceiling_events.lua", key, seconds, connections, pid, BASE, workers)
+                )
             ceiling = max(run.per_second for run in runs if run.endpoint == "ceiling")
             events = [run for run in runs if run.endpoint == "/v1/events"]
             best = max(run.per_second for run in events)
