@@ -84,17 +84,11 @@ def cpu_seconds(pid: int) -> float:
 
     Unlike requests per second, this hardly moves when something else runs on the machine.
     """
-    total = 0.0
-    for process in [pid, *_children(pid)]:
-        try:
-            fields = Path(f"/proc/{process}/stat").read_text().rpartition(")")[2].split()
-        except FileNotFoundError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
+    return sum(_process_cpu(process) for process in [pid, *_children(pid)])
 
 
 def _process_cpu(pid: int) -> float:
+    """User and system CPU time of one process so far; 0 when it is gone."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     except FileNotFoundError:
@@ -102,15 +96,20 @@ def _process_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _direct_children(pid: int) -> list[int]:
-    """A process's own children but multiprocessing's resource tracker, which does nothing measurable."""
+def _own_children(pid: int) -> list[int]:
+    """The processes that `pid`'s threads started, not their descendants."""
     found = []
     for task in Path(f"/proc/{pid}/task").glob("*"):
         try:
             found += [int(child) for child in (task / "children").read_text().split()]
         except FileNotFoundError:
             continue
-    return [child for child in found if b"resource_tracker" not in _cmdline(child)]
+    return found
+
+
+def _direct_children(pid: int) -> list[int]:
+    """A process's own children but multiprocessing's resource tracker, which does nothing measurable."""
+    return [child for child in _own_children(pid) if b"resource_tracker" not in _cmdline(child)]
 
 
 def _cmdline(pid: int) -> bytes:
@@ -160,19 +159,7 @@ class Split:
 
 def _children(pid: int) -> list[int]:
     """Every descendant: uvicorn's workers and their storing processes (app/decisions/storing.py)."""
-    found = []
-    try:
-        tasks = list(Path(f"/proc/{pid}/task").iterdir())
-    except FileNotFoundError:
-        return []
-    for task in tasks:
-        try:
-            children = [int(child) for child in (task / "children").read_text().split()]
-        except FileNotFoundError:
-            continue
-        for child in children:
-            found += [child, *_children(child)]
-    return found
+    return [descendant for child in _own_children(pid) for descendant in (child, *_children(child))]
 
 
 def _ms(text: str) -> float:
