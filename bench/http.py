@@ -107,7 +107,12 @@ def _own_children(pid: int) -> list[int]:
     return found
 
 
-def _direct_children(pid: int) -> list[int]:
+def _children(pid: int) -> list[int]:
+    """Every descendant: uvicorn's workers and their storing processes (app/decisions/storing.py)."""
+    return [descendant for child in _own_children(pid) for descendant in (child, *_children(child))]
+
+
+def _working_children(pid: int) -> list[int]:
     """A process's own children but multiprocessing's resource tracker, which does nothing measurable."""
     return [child for child in _own_children(pid) if b"resource_tracker" not in _cmdline(child)]
 
@@ -119,10 +124,10 @@ def _cmdline(pid: int) -> bytes:
         return b""
 
 
-def serving_processes(pid: int, workers: int) -> tuple[list[int], list[int]]:
+def _serving_processes(pid: int, workers: int) -> tuple[list[int], list[int]]:
     """A server's event loops (uvicorn's workers; the server itself when it has one) and their storing processes."""
-    loops = [pid] if workers == 1 else _direct_children(pid)
-    return loops, [storing for loop in loops for storing in _direct_children(loop)]
+    loops = [pid] if workers == 1 else _working_children(pid)
+    return loops, [storing for loop in loops for storing in _working_children(loop)]
 
 
 def _machine_idle() -> tuple[int, int]:
@@ -139,7 +144,7 @@ class Split:
     """
 
     def __init__(self, pid: int, workers: int) -> None:
-        self._loops, self._storing = serving_processes(pid, workers)
+        self._loops, self._storing = _serving_processes(pid, workers)
         self._cpu = {process: _process_cpu(process) for process in [*self._loops, *self._storing]}
         self._idle = _machine_idle()
 
@@ -155,11 +160,6 @@ class Split:
             + (f", storing {storing}" if storing else "")
             + f" ms; machine idle {idle / max(total, 1):.0%}"
         )
-
-
-def _children(pid: int) -> list[int]:
-    """Every descendant: uvicorn's workers and their storing processes (app/decisions/storing.py)."""
-    return [descendant for child in _own_children(pid) for descendant in (child, *_children(child))]
 
 
 def _ms(text: str) -> float:
