@@ -311,7 +311,7 @@ def serving_ceiling(database_url: str, folder: Path, workers: int, port: int = C
 
 
 def measured(
-    endpoint: str, script: str, key: str, seconds: int, connections: int, pid: int, base: str, workers: int = 1
+    endpoint: str, script: str, key: str, seconds: int, connections: int, pid: int, base: str, workers: int
 ) -> Run:
     before, split = cpu_seconds(pid), Split(pid, workers)
     run = wrk(endpoint, REPOSITORY / "bench" / script, key, seconds, connections, base)
